@@ -207,6 +207,7 @@ static md_status run_backward(int n_out, md_tensor *const *outputs, md_tensor *c
       if (!t || t->dtype != MD_F32) continue;
       if (t->grad_fn ? t->grad_fn->reach : is_leaf_target(t, ep)) n->run = 1;
     }
+    if (n->released) n->run = 1; /* so that the pass reports it below */
     n->reach = n->run || n->target;
   }
 
@@ -364,16 +365,13 @@ int md_grad(int n_out, md_tensor *const *outputs, md_tensor *const *grad_outputs
     }
     if (t->grad_fn) {
       t->grad_fn->target = 1;
-      t->grad_fn->epoch = 0; /* force the fresh-visit reset below to keep target */
     } else {
       t->epoch_ = ep;
       md_release(t->gacc_);
       t->gacc_ = NULL;
     }
   }
-  /* the DFS resets run/reach of first-visited nodes but not target */
   nodevec order = {0};
-  /* a target node outside the reachable set keeps target=1; clear after */
   md_status rc = run_backward(n_out, outputs, grad_outputs, create_graph, retain_graph || create_graph, ep, &order);
   if (rc == MD_OK) {
     for (int j = 0; j < n_in; j++) {

@@ -209,7 +209,7 @@ md_tensor *md_new(int ndim, const int64_t *shape, md_dtype dt) {
   t->data = t->storage->data;
   t->ndim = ndim;
   t->dtype = dt;
-  memcpy(t->shape, shape, sizeof(int64_t) * ndim);
+  if (ndim) memcpy(t->shape, shape, sizeof(int64_t) * ndim);
   md_fill_strides(ndim, shape, t->stride);
   return t;
 }
@@ -224,8 +224,10 @@ md_tensor *md_view_raw(const md_tensor *x, int ndim, const int64_t *shape, const
   t->data = (char *)x->data + offset * (int64_t)dsize(x->dtype);
   t->ndim = ndim;
   t->dtype = x->dtype;
-  memcpy(t->shape, shape, sizeof(int64_t) * ndim);
-  memcpy(t->stride, stride, sizeof(int64_t) * ndim);
+  if (ndim) {
+    memcpy(t->shape, shape, sizeof(int64_t) * ndim);
+    memcpy(t->stride, stride, sizeof(int64_t) * ndim);
+  }
   return t;
 }
 

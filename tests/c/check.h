@@ -48,8 +48,11 @@ static void report(int ok, const char *name, const char *fmt, ...) {
 
 /* a plain condition */
 #define CHECK(cond, name)                                                                          \
-  report((cond) != 0, (name), "(%s:%d %s)%s%s", __FILE__, __LINE__, #cond,                          \
-         (cond) ? "" : " last error: ", (cond) ? "" : md_last_error())
+  do {                                                                                             \
+    int c_ = (cond) != 0; /* evaluated once: cond may have side effects */                        \
+    report(c_, (name), "(%s:%d %s)%s%s", __FILE__, __LINE__, #cond, c_ ? "" : " last error: ",     \
+           c_ ? "" : md_last_error());                                                             \
+  } while (0)
 
 static int summary(void) {
   printf("%d passed, %d failed\n", n_pass, n_fail);
@@ -85,7 +88,8 @@ static int check_close(const char *name, const md_tensor *a, const md_tensor *b,
   int64_t at = -1, n = md_numel(a);
   for (int64_t i = 0; i < n; i++) {
     double x = md_get(a, i), y = md_get(b, i), d = fabs(x - y);
-    double r = d / (atol + rtol * fabs(y));
+    double den = atol + rtol * fabs(y);
+    double r = d == 0 ? 0 : den > 0 ? d / den : INFINITY;
     if (!(r <= worst) || isnan(x)) { /* NaN counts as worst */
       worst = isnan(x) || isnan(y) ? INFINITY : r;
       at = i;
