@@ -10,20 +10,33 @@ MARCH   ?= -march=native
 OPT     ?= -O2
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
            -Wno-unused-parameter
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(MARCH) -fopenmp -g $(WARN) -Icore
-LDLIBS  += -lblis -lm -fopenmp
+SAN     ?=
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(MARCH) -fopenmp -g $(WARN) -Icore $(SAN)
+override LDLIBS += -lblis -lm -fopenmp $(SAN)
 BUILD   ?= build
 
 CORE_SRC  := $(wildcard core/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(wildcard tests/c/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test check-asan bench deps clean depend run
 
-all: $(BUILD)/libmdcore.a
+all: $(BUILD)/libmdcore.a $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
+
+# the shell: the Lua module linked in, readline for the REPL
+$(BUILD)/mdoctor: lua/main.c lua/lcore.c core/md.h $(BUILD)/libmdcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) lua/main.c lua/lcore.c -o $@ $(BUILD)/libmdcore.a $(LUA_LIBS) -lreadline $(LDLIBS)
+
+# the same module for a stock lua5.4: LUA_CPATH="build/lua/?.so;;"
+$(BUILD)/lua/mdoctor/core.so: lua/lcore.c core/md.h $(BUILD)/libmdcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared lua/lcore.c -o $@ $(BUILD)/libmdcore.a $(LDLIBS)
 
 $(BUILD)/%.o: %.c core/md.h core/internal.h
 	@mkdir -p $(dir $@)
@@ -44,15 +57,14 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmdcore.a
 deps:
 	sh scripts/install-deps.sh
 
-test: deps $(TEST_BIN)
+test: deps $(TEST_BIN) $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 	sh tests/run.sh $(BUILD)
 
 # the sanitizer build lives in its own tree so the two never mix objects
 check-asan: deps
 	$(MAKE) BUILD=build-asan OPT=-O1 \
-	  CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  LDLIBS="-lblis -lm -fopenmp -fsanitize=address,undefined" build-asan/libmdcore.a \
-	  $(TEST_BIN:$(BUILD)/%=build-asan/%)
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  build-asan/libmdcore.a build-asan/mdoctor $(TEST_BIN:$(BUILD)/%=build-asan/%)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh tests/run.sh build-asan
 
 bench: deps $(BENCH_BIN)

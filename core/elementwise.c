@@ -226,6 +226,47 @@ static md_tensor *unary(const char *name, unop op, const md_tensor *x, float p0,
   return out;
 }
 
+/* g * (a*mask(x) + b) for the kinked functions, whose derivative is piecewise
+** constant.  It is an op of its own, with inputs (g, x), as PyTorch's
+** threshold_backward: d/dg is the same op, d/dx is zero -- but the result stays
+** connected to x, so a gradient of a gradient through relu is a (zero)
+** tensor, not "unused", exactly as in PyTorch. */
+static md_tensor *masked_grad(const md_tensor *g, const md_tensor *x, unop kind, float p0, float p1,
+                              float a, float b);
+static md_status masked_bw(md_node *n, md_tensor *gg, md_tensor **gin, const int *need, md_scope *s) {
+  if (need[0] && !(gin[0] = masked_grad(gg, n->in[1], (unop)n->ip[0], n->fp[0], n->fp[1], n->fp[2], n->fp[3])))
+    return MD_ERR;
+  if (need[1] && !(gin[1] = md_zeros_like(n->in[1]))) return MD_ERR;
+  return MD_OK;
+}
+static const md_opdef OP_MASKED = {"masked_grad", masked_bw};
+static md_tensor *unary(const char *name, unop op, const md_tensor *x, float p0, float p1);
+static md_tensor *masked_grad(const md_tensor *g, const md_tensor *x, unop kind, float p0, float p1,
+                              float a, float b) {
+  if (!md_check_f32("masked_grad", "g", g) || !md_check_f32("masked_grad", "x", x)) return NULL;
+  int old = md_set_grad_enabled(0);
+  md_tensor *m = unary("mask", kind, x, p0, p1), *out = NULL;
+  if (m && (a != 1.0f || b != 0.0f)) {
+    md_tensor *m2 = unary("mask", U_MULS, m, a, 0), *m3 = m2 ? unary("mask", U_ADDS, m2, b, 0) : NULL;
+    md_release(m2);
+    md_release(m);
+    m = m3;
+  }
+  if (m) out = binary("masked_grad", B_MUL, g, m);
+  md_release(m);
+  md_set_grad_enabled(old);
+  md_node *nd;
+  out = md_finish(out, &OP_MASKED, 2, (const md_tensor *const[]){g, x}, &nd);
+  if (out && nd) {
+    nd->ip[0] = kind;
+    nd->fp[0] = p0;
+    nd->fp[1] = p1;
+    nd->fp[2] = a;
+    nd->fp[3] = b;
+  }
+  return out;
+}
+
 /* d/dx of a unary op as a product g * f'(x) with f' built from ops */
 static md_status unary_bw(md_node *n, md_tensor *g, md_tensor **gin, const int *need, md_scope *s) {
   md_tensor *x = n->in[0], *d = NULL;
@@ -237,7 +278,7 @@ static md_status unary_bw(md_node *n, md_tensor *g, md_tensor **gin, const int *
   case U_ADDS: gin[0] = md_retain(g); break;
   case U_MULS: gin[0] = md_mul_scalar(g, p0); break;
   case U_RSUBS: gin[0] = md_neg(g); break;
-  case U_ABS: d = MD_S(s, md_sign(x)); break;
+  case U_ABS: gin[0] = masked_grad(g, x, U_SIGN, 0, 0, 1, 0); break;
   case U_EXP: d = MD_S(s, md_exp(x)); break;
   case U_LOG: gin[0] = md_div(g, x); break;
   case U_SQRT: gin[0] = md_div(MD_S(s, md_mul_scalar(g, 0.5f)), MD_S(s, md_sqrt(x))); break;
@@ -256,11 +297,11 @@ static md_status unary_bw(md_node *n, md_tensor *g, md_tensor **gin, const int *
   case U_RECIP: /* -1/x^2 */
     d = MD_S(s, md_neg(MD_S(s, md_reciprocal(MD_S(s, md_square(x))))));
     break;
-  case U_CLAMP: d = MD_S(s, unary("clamp", U_INRANGE_INCL, x, p0, p1)); break;
-  case U_RELU: d = MD_S(s, md_gt_scalar(x, 0.0f)); break;
-  case U_RELU6: d = MD_S(s, md_in_range(x, 0.0f, 6.0f)); break;
+  case U_CLAMP: gin[0] = masked_grad(g, x, U_INRANGE_INCL, p0, p1, 1, 0); break;
+  case U_RELU: gin[0] = masked_grad(g, x, U_GT, 0, 0, 1, 0); break;
+  case U_RELU6: gin[0] = masked_grad(g, x, U_INRANGE, 0, 6, 1, 0); break;
   case U_LEAKY: /* mask*(1-slope) + slope */
-    d = MD_S(s, md_add_scalar(MD_S(s, md_mul_scalar(MD_S(s, md_gt_scalar(x, 0.0f)), 1.0f - p0)), p0));
+    gin[0] = masked_grad(g, x, U_GT, 0, 0, 1.0f - p0, p0);
     break;
   case U_SIGMOID: {
     md_tensor *sg = MD_S(s, md_sigmoid(x));
@@ -278,7 +319,7 @@ static md_status unary_bw(md_node *n, md_tensor *g, md_tensor **gin, const int *
     d = MD_S(s, md_mul(sg, MD_S(s, md_add_scalar(t, 1.0f))));
     break;
   }
-  case U_HSIG: d = MD_S(s, md_mul_scalar(MD_S(s, md_in_range(x, -3.0f, 3.0f)), 1.0f / 6.0f)); break;
+  case U_HSIG: gin[0] = masked_grad(g, x, U_INRANGE, -3, 3, 1.0f / 6.0f, 0); break;
   case U_HSWISH: { /* (x/3 + 1/2) inside (-3,3), 1 above */
     md_tensor *mid = MD_S(s, md_in_range(x, -3.0f, 3.0f));
     md_tensor *lin = MD_S(s, md_add_scalar(MD_S(s, md_mul_scalar(x, 1.0f / 3.0f)), 0.5f));

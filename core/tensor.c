@@ -290,12 +290,12 @@ md_tensor *md_zeros_like(const md_tensor *t) { return t ? md_zeros(t->ndim, t->s
 md_tensor *md_ones_like(const md_tensor *t) { return t ? md_ones(t->ndim, t->shape) : NULL; }
 md_tensor *md_from_data(int ndim, const int64_t *shape, const float *src) {
   md_tensor *t = md_new(ndim, shape, MD_F32);
-  if (t) memcpy(t->data, src, (size_t)md_numel(t) * 4);
+  if (t && md_numel(t)) memcpy(t->data, src, (size_t)md_numel(t) * 4);
   return t;
 }
 md_tensor *md_from_i64(int ndim, const int64_t *shape, const int64_t *src) {
   md_tensor *t = md_new(ndim, shape, MD_I64);
-  if (t) memcpy(t->data, src, (size_t)md_numel(t) * 8);
+  if (t && md_numel(t)) memcpy(t->data, src, (size_t)md_numel(t) * 8);
   return t;
 }
 md_tensor *md_arange(int64_t n) {

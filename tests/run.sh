@@ -4,9 +4,12 @@
 # summary counts as one failure.
 B=${1:-build}
 pass=0; fail=0
-for t in "$B"/tests/test_*; do
-  [ -x "$t" ] || continue
-  out=$("$t" 2>&1); rc=$?
+for t in "$B"/tests/test_* tests/lua/test_*.lua; do
+  [ -e "$t" ] || continue
+  case "$t" in
+    *.lua) out=$("$B/mdoctor" "$t" 2>&1); rc=$? ;;
+    *) [ -x "$t" ] || continue; out=$("$t" 2>&1); rc=$? ;;
+  esac
   line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
   # failures and notes only; OK lines are quiet (MD_VERBOSE=1 shows them)
   if [ -n "$MD_VERBOSE" ]; then echo "$out"; else

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MD_UNUSED __attribute__((unused))
 static int n_pass, n_fail;
 
 static void report(int ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -54,16 +55,16 @@ static void report(int ok, const char *name, const char *fmt, ...) {
            c_ ? "" : md_last_error());                                                             \
   } while (0)
 
-static int summary(void) {
+static MD_UNUSED int summary(void) {
   printf("%d passed, %d failed\n", n_pass, n_fail);
   return n_fail ? 1 : 0;
 }
 
 /* random tensor of a fixed seed sequence, values in [-1, 1) */
-static md_tensor *rnd(int ndim, const int64_t *shape) { return md_uniform(ndim, shape, -1.0f, 1.0f); }
+static MD_UNUSED md_tensor *rnd(int ndim, const int64_t *shape) { return md_uniform(ndim, shape, -1.0f, 1.0f); }
 
 /* push values away from a kink at k: |x - k| >= margin (keeps the sign) */
-static md_tensor *away_from(md_tensor *x, float k, float margin) {
+static MD_UNUSED md_tensor *away_from(md_tensor *x, float k, float margin) {
   int64_t n = md_numel(x);
   for (int64_t i = 0; i < n; i++) {
     double v = md_get(x, i);
@@ -73,7 +74,7 @@ static md_tensor *away_from(md_tensor *x, float k, float margin) {
 }
 
 /* maximum elementwise |a-b| / (atol + rtol*|b|) <= 1 ; b is the reference */
-static int check_close(const char *name, const md_tensor *a, const md_tensor *b, double rtol,
+static MD_UNUSED int check_close(const char *name, const md_tensor *a, const md_tensor *b, double rtol,
                        double atol) {
   if (!a || !b) {
     report(0, name, "missing tensor: %s", md_last_error());
@@ -109,7 +110,7 @@ static int check_close(const char *name, const md_tensor *a, const md_tensor *b,
 typedef md_tensor *(*check_fn)(md_tensor **in, void *ud);
 
 /* sum(u * f(in)) evaluated in double, grad mode off */
-static double proj(check_fn f, md_tensor **in, void *ud, const md_tensor *u) {
+static MD_UNUSED double proj(check_fn f, md_tensor **in, void *ud, const md_tensor *u) {
   int old = md_set_grad_enabled(0);
   md_tensor *y = f(in, ud);
   md_set_grad_enabled(old);
@@ -123,7 +124,7 @@ static double proj(check_fn f, md_tensor **in, void *ud, const md_tensor *u) {
 
 /* First order: analytic d<u, f>/d in[i] (md_grad) against central
 ** differences, for every input that requires grad, every element. */
-static int gradcheck(const char *name, check_fn f, int n, md_tensor **in, void *ud, double eps,
+static MD_UNUSED int gradcheck(const char *name, check_fn f, int n, md_tensor **in, void *ud, double eps,
                      double tol) {
   char nm[160];
   md_tensor *y = f(in, ud);
@@ -178,7 +179,7 @@ static int gradcheck(const char *name, check_fn f, int n, md_tensor **in, void *
 
 /* G(in, u) = sum_j <v_j, d<u, f(in)>/d in_j>, the first-order gradient made
 ** scalar; grad mode as given for the inner gradient */
-static double gg_eval(check_fn f, md_tensor **in, void *ud, md_tensor *u, int k, md_tensor **wrt,
+static MD_UNUSED double gg_eval(check_fn f, md_tensor **in, void *ud, md_tensor *u, int k, md_tensor **wrt,
                       md_tensor **v, int create, md_tensor **Gout) {
   md_tensor *y = f(in, ud);
   md_tensor *uy = md_mul(u, y);
@@ -212,7 +213,7 @@ static double gg_eval(check_fn f, md_tensor **in, void *ud, md_tensor *u, int k,
 
 /* Second order: d G / d in[i] and d G / d u by double backward, against
 ** central differences of the first-order analytic gradient. */
-static int gradgradcheck(const char *name, check_fn f, int n, md_tensor **in, void *ud, double eps,
+static MD_UNUSED int gradgradcheck(const char *name, check_fn f, int n, md_tensor **in, void *ud, double eps,
                          double tol) {
   char nm[160];
   md_tensor *y = f(in, ud);

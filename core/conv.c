@@ -1,0 +1,712 @@
+/*
+** conv.c -- 2-d convolution as three ops that are each other's backward:
+**   conv2d(x, w, b)              y  (N,K,Ho,Wo)
+**   conv2d_bwd_input(gy, w)      gx (N,C,H,W)    = d<gy, conv2d(x,w)>/dx
+**   conv2d_bwd_weight(x, gy)     gw (K,C/g,R,S)  = d<gy, conv2d(x,w)>/dw
+** Each is bilinear in its two tensor arguments, so the backward of each is
+** made of the other two (and of conv2d itself), and gradients of any order
+** come out of the same three kernels.
+**
+** General path: im2col of a chunk of the batch into a column matrix
+** col [C*R*S, nb*Ho*Wo] (row (c,r,s), column (image, oh, ow)), then one
+** sgemm per group.  Putting several images side by side keeps the GEMM wide
+** when the feature maps are small (a 4x4 map gives only 16 columns per
+** image).  With a single image per chunk the GEMM writes straight into the
+** NCHW result; otherwise the [K, nb*Ho*Wo] result is scattered back.
+** 1x1 stride-1 unpadded convolutions need no im2col: the input already is
+** the column matrix.  Depthwise convolutions (one input channel per group)
+** are too thin for a GEMM and use direct loops.
+*/
+#include "internal.h"
+
+#include <stdio.h>
+
+/* {====================================================== geometry */
+
+/* md_err wants a literal op name; these messages are shared by the three ops */
+#define cerr(op, fmt, ...) md_set_error("%s: " fmt, (op), __VA_ARGS__)
+
+/* blocking of the column matrix (see the GEMM-path kernels); tunable from
+** the environment while we measure */
+static int64_t tune_env(const char *name, int64_t dflt) {
+  const char *e = getenv(name);
+  return e && atoll(e) > 0 ? atoll(e) : dflt;
+}
+static int64_t tune_blk_bytes(void) { return tune_env("MDCONV_BLK_BYTES", (int64_t)2 << 20); }
+static int64_t tune_qmin(void) { return tune_env("MDCONV_QMIN", 256); }
+static int64_t tune_qmax(void) { return tune_env("MDCONV_QMAX", 4096); }
+static int64_t tune_orient(void) { return tune_env("MDCONV_ORIENT", 1); }
+
+typedef struct geom {
+  int64_t N, C, H, W; /* input */
+  int64_t K, R, S;    /* weight (K, C/G, R, S) */
+  int64_t Ho, Wo, G;
+  int64_t sh, sw, ph, pw, dh, dw;
+} geom;
+
+/* output size along one dim; 0 when the dilated kernel does not fit */
+static int64_t out_size(int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride) {
+  int64_t span = in + 2 * pad - dil * (k - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+static int check_params(const char *op, md_conv_params p) {
+  if (p.stride[0] < 1 || p.stride[1] < 1 || p.dilation[0] < 1 || p.dilation[1] < 1 || p.pad[0] < 0 ||
+      p.pad[1] < 0 || p.groups < 1) {
+    cerr(op, "bad parameters stride %dx%d, padding %dx%d, dilation %dx%d, groups %d (need stride, "
+               "dilation, groups >= 1 and padding >= 0)", p.stride[0], p.stride[1], p.pad[0], p.pad[1],
+           p.dilation[0], p.dilation[1], p.groups);
+    return 0;
+  }
+  return 1;
+}
+
+/* fill g from the sizes and check groups and the output size; `what`
+** names the tensors for the messages */
+static int fill_geom(const char *op, geom *g, int64_t N, int64_t C, int64_t H, int64_t W, int64_t K,
+                     int64_t R, int64_t S, md_conv_params p, const char *what) {
+  if (!check_params(op, p)) return 0;
+  *g = (geom){N, C, H, W, K, R, S, 0, 0, p.groups, p.stride[0], p.stride[1], p.pad[0], p.pad[1],
+              p.dilation[0], p.dilation[1]};
+  if (C % g->G || K % g->G) {
+    cerr(op, "%s: groups %d must divide both the input channels (%lld) and the output channels "
+               "(%lld)", what, p.groups, (long long)C, (long long)K);
+    return 0;
+  }
+  g->Ho = out_size(H, g->ph, g->dh, R, g->sh);
+  g->Wo = out_size(W, g->pw, g->dw, S, g->sw);
+  if (g->Ho < 1 || g->Wo < 1) {
+    cerr(op, "%s: given input size per channel (%lld x %lld), padding %lldx%lld, kernel %lldx%lld "
+               "and dilation %lldx%lld, the calculated output size per channel is (%lld x %lld): too "
+               "small (the dilated kernel is bigger than the padded input)", what, (long long)H,
+           (long long)W, (long long)g->ph, (long long)g->pw, (long long)R, (long long)S,
+           (long long)g->dh, (long long)g->dw, (long long)g->Ho, (long long)g->Wo);
+    return 0;
+  }
+  return 1;
+}
+
+/* the params live in node->ip: stride, pad, dilation, groups, H, W, R, S */
+static void save_params(md_node *nd, const geom *g) {
+  int64_t v[] = {g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->G, g->H, g->W, g->R, g->S};
+  memcpy(nd->ip, v, sizeof v);
+}
+static md_conv_params params_of(const md_node *nd) {
+  md_conv_params p = {{(int)nd->ip[0], (int)nd->ip[1]}, {(int)nd->ip[2], (int)nd->ip[3]},
+                      {(int)nd->ip[4], (int)nd->ip[5]}, (int)nd->ip[6]};
+  return p;
+}
+
+md_conv_params md_conv_params_default(void) {
+  md_conv_params p = {{1, 1}, {0, 0}, {1, 1}, 1};
+  return p;
+}
+
+static int is_pointwise(const geom *g) {
+  return g->R == 1 && g->S == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+static int is_depthwise(const geom *g) { return g->G > 1 && g->C == g->G; }
+
+/* the indices o in [0,n) with 0 <= o*stride + off < len: [*lo, *hi) */
+static inline void valid_range(int64_t *lo, int64_t *hi, int64_t off, int64_t stride, int64_t n,
+                               int64_t len) {
+  int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int64_t b = len - 1 - off < 0 ? 0 : (len - 1 - off) / stride + 1;
+  if (b > n) b = n;
+  if (a > b) a = b;
+  *lo = a;
+  *hi = b;
+}
+/* }====================================================== */
+
+/* {====================================================== GEMM-path kernels
+** The column matrix of the whole batch has N*Ho*Wo columns (n, oh, ow).  It
+** is made and consumed a block of columns at a time: a few output rows of one
+** image when the maps are large (the GEMM can then read and write the NCHW
+** tensors in place through strides), or several whole images when they are
+** small.  A block stays within the caches between im2col and the GEMM's own
+** packing of it. */
+
+typedef struct block {
+  int64_t n0, nb;   /* images n0 .. n0+nb-1 */
+  int64_t oh0, oh1; /* output rows oh0 .. oh1-1 of each */
+  int64_t q0, qn;   /* the same as columns of one image: q0 = oh0*Wo, qn = (oh1-oh0)*Wo */
+  int64_t ncol;     /* nb * qn */
+} block;
+
+typedef struct plan {
+  int64_t nb, rb; /* images per block, output rows per block */
+  int64_t maxcol; /* columns of the largest block */
+} plan;
+
+static plan make_plan(const geom *g) {
+  int64_t CRS = g->C * g->R * g->S, P = g->Ho * g->Wo;
+  int64_t q = tune_blk_bytes() / ((CRS > 0 ? CRS : 1) * (int64_t)sizeof(float));
+  if (q < tune_qmin()) q = tune_qmin();
+  if (q > tune_qmax()) q = tune_qmax();
+  plan pl;
+  if (P >= q) {
+    pl.nb = 1;
+    pl.rb = q / g->Wo < 1 ? 1 : q / g->Wo;
+    if (pl.rb > g->Ho) pl.rb = g->Ho;
+  } else {
+    pl.nb = (q + P - 1) / P;
+    if (pl.nb > g->N) pl.nb = g->N;
+    if (pl.nb < 1) pl.nb = 1;
+    pl.rb = g->Ho;
+  }
+  pl.maxcol = pl.nb * pl.rb * g->Wo;
+  return pl;
+}
+
+/* the blocks in order: *b set to the block after b (start with b->ncol == 0) */
+static int next_block(block *b, const plan *pl, const geom *g) {
+  if (b->ncol == 0) {
+    b->n0 = 0;
+    b->oh0 = 0;
+  } else if (b->oh1 < g->Ho) {
+    b->oh0 = b->oh1;
+  } else {
+    b->n0 += b->nb;
+    b->oh0 = 0;
+  }
+  if (b->n0 >= g->N) return 0;
+  b->nb = g->N - b->n0 < pl->nb ? g->N - b->n0 : pl->nb;
+  b->oh1 = b->oh0 + pl->rb < g->Ho ? b->oh0 + pl->rb : g->Ho;
+  b->q0 = b->oh0 * g->Wo;
+  b->qn = (b->oh1 - b->oh0) * g->Wo;
+  b->ncol = b->nb * b->qn;
+  return 1;
+}
+
+/* col (C*R*S, ncol) <- x (N,C,H,W) for block b: row (c,r,s), column
+** (j,oh,ow) holds x[n0+j, c, oh*sh-ph+r*dh, ow*sw-pw+s*dw], 0 in the padding */
+static void im2col(float *col, const float *x, const block *b, const geom *g) {
+  const int64_t C = g->C, H = g->H, W = g->W, R = g->R, S = g->S, Wo = g->Wo;
+  const int64_t rows = C * R * S, ncol = b->ncol;
+#pragma omp parallel for schedule(static) if (rows * ncol >= MD_PAR_MIN)
+  for (int64_t row = 0; row < rows; row++) {
+    int64_t c = row / (R * S), r = row / S % R, s = row % S;
+    int64_t off = s * g->dw - g->pw, lo, hi;
+    valid_range(&lo, &hi, off, g->sw, Wo, W);
+    float *dst = col + row * ncol;
+    for (int64_t j = 0; j < b->nb; j++) {
+      const float *xp = x + ((b->n0 + j) * C + c) * H * W;
+      for (int64_t oh = b->oh0; oh < b->oh1; oh++, dst += Wo) {
+        int64_t ih = oh * g->sh - g->ph + r * g->dh;
+        if (ih < 0 || ih >= H) {
+          memset(dst, 0, sizeof(float) * (size_t)Wo);
+          continue;
+        }
+        const float *src = xp + ih * W;
+        for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;
+        if (g->sw == 1)
+          memcpy(dst + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
+        else
+          for (int64_t ow = lo; ow < hi; ow++) dst[ow] = src[ow * g->sw + off];
+        for (int64_t ow = hi; ow < Wo; ow++) dst[ow] = 0;
+      }
+    }
+  }
+}
+
+/* x (N,C,H,W) += col2im(col (C*R*S, ncol)) for block b: the adjoint of
+** im2col, every column entry added back where it was read from.  One
+** (image, channel) plane per iteration, so threads never write the same
+** element. */
+static void col2im(float *x, const float *col, const block *b, const geom *g) {
+  const int64_t C = g->C, H = g->H, W = g->W, R = g->R, S = g->S, Wo = g->Wo;
+  const int64_t ncol = b->ncol;
+#pragma omp parallel for schedule(static) if (C * R * S * ncol >= MD_PAR_MIN)
+  for (int64_t jc = 0; jc < b->nb * C; jc++) {
+    int64_t j = jc / C, c = jc % C;
+    float *xp = x + ((b->n0 + j) * C + c) * H * W;
+    for (int64_t r = 0; r < R; r++)
+      for (int64_t s = 0; s < S; s++) {
+        int64_t off = s * g->dw - g->pw, lo, hi;
+        valid_range(&lo, &hi, off, g->sw, Wo, W);
+        const float *src = col + ((c * R + r) * S + s) * ncol + j * b->qn;
+        for (int64_t oh = b->oh0; oh < b->oh1; oh++, src += Wo) {
+          int64_t ih = oh * g->sh - g->ph + r * g->dh;
+          if (ih < 0 || ih >= H) continue;
+          float *dst = xp + ih * W;
+          if (g->sw == 1)
+            for (int64_t ow = lo; ow < hi; ow++) dst[ow + off] += src[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++) dst[ow * g->sw + off] += src[ow];
+        }
+      }
+  }
+}
+
+/* m (rows, ncol) <- block b of t (N, rows, P): the images side by side */
+static void gather_block(float *m, const float *t, const block *b, int64_t rows, int64_t P) {
+#pragma omp parallel for collapse(2) schedule(static) if (rows * b->ncol >= MD_PAR_MIN)
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < b->nb; j++)
+      memcpy(m + i * b->ncol + j * b->qn, t + ((b->n0 + j) * rows + i) * P + b->q0,
+             sizeof(float) * (size_t)b->qn);
+}
+
+/* block b of t (N, rows, P) <- m (rows, ncol) + bias[row] (bias may be NULL) */
+static void scatter_block(float *t, const float *m, const float *bias, const block *b, int64_t rows,
+                          int64_t P) {
+#pragma omp parallel for collapse(2) schedule(static) if (rows * b->ncol >= MD_PAR_MIN)
+  for (int64_t j = 0; j < b->nb; j++)
+    for (int64_t i = 0; i < rows; i++) {
+      float *dst = t + ((b->n0 + j) * rows + i) * P + b->q0;
+      const float *src = m + i * b->ncol + j * b->qn;
+      float bv = bias ? bias[i] : 0.0f;
+      for (int64_t q = 0; q < b->qn; q++) dst[q] = src[q] + bv;
+    }
+}
+
+/* block b of t (N, rows, P) <- m^T + bias, m (ncol, rows): a transpose in
+** 16x16 tiles so both sides are read and written in cache lines */
+static void scatter_block_t(float *t, const float *m, const float *bias, const block *b, int64_t rows,
+                            int64_t P) {
+  const int64_t T = 16, nrt = (rows + T - 1) / T;
+#pragma omp parallel for collapse(2) schedule(static) if (rows * b->ncol >= MD_PAR_MIN)
+  for (int64_t j = 0; j < b->nb; j++)
+    for (int64_t it = 0; it < nrt; it++) {
+      int64_t i0 = it * T, i1 = i0 + T < rows ? i0 + T : rows;
+      for (int64_t q0 = 0; q0 < b->qn; q0 += T) {
+        int64_t q1 = q0 + T < b->qn ? q0 + T : b->qn;
+        for (int64_t i = i0; i < i1; i++) {
+          float *dst = t + ((b->n0 + j) * rows + i) * P + b->q0;
+          const float *src = m + (j * b->qn) * rows + i;
+          float bv = bias ? bias[i] : 0.0f;
+          for (int64_t q = q0; q < q1; q++) dst[q] = src[q * rows] + bv;
+        }
+      }
+    }
+}
+
+/* y (N,K,Ho,Wo) <- x (N,C,H,W) conv w (K,C/G,R,S) + b (K) or NULL.
+** When the block has more columns than K, the GEMM runs transposed,
+** y^T (ncol, K) = col^T W^T: BLIS's kernels do better with the long dim as
+** rows of C (measured 1.3x for K=64), and the transpose back costs one pass
+** over y. */
+static int gemm_forward(float *y, const float *x, const float *w, const float *b, const geom *g) {
+  const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
+  const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
+  const int pw = is_pointwise(g);
+  plan pl = make_plan(g);
+  float *col = md_alloc(sizeof(float) * (size_t)(CRS * pl.maxcol));
+  float *obuf = md_alloc(sizeof(float) * (size_t)(K * pl.maxcol));
+  if (!col || !obuf) {
+    md_free(col);
+    md_free(obuf);
+    return 0;
+  }
+  block bk = {0};
+  while (next_block(&bk, &pl, g)) {
+    const int64_t ncol = bk.ncol;
+    /* the column matrix: a strided view of x for 1x1 convs on one image */
+    const float *cm = col;
+    int64_t crs = ncol; /* its row stride */
+    if (pw && bk.nb == 1) {
+      cm = x + bk.n0 * C * P + bk.q0;
+      crs = P;
+    } else if (pw) {
+      gather_block(col, x, &bk, C, P);
+    } else {
+      im2col(col, x, &bk, g);
+    }
+    if (ncol >= tune_orient() * K) { /* y^T = col^T W^T into obuf (ncol, K) */
+      for (int64_t gi = 0; gi < G; gi++)
+        md_sgemm(0, 0, ncol, Kg, CgRS, 1.0f, cm + gi * CgRS * crs, 1, crs, w + gi * Kg * CgRS, 1, CgRS,
+                 0.0f, obuf + gi * Kg, K, 1);
+      scatter_block_t(y, obuf, b, &bk, K, P);
+    } else if (bk.nb == 1) { /* straight into y[n] (K, P), bias first */
+      float *out = y + bk.n0 * K * P + bk.q0;
+      if (b)
+        for (int64_t k = 0; k < K; k++)
+          for (int64_t q = 0; q < ncol; q++) out[k * P + q] = b[k];
+      for (int64_t gi = 0; gi < G; gi++)
+        md_sgemm(0, 0, Kg, ncol, CgRS, 1.0f, w + gi * Kg * CgRS, CgRS, 1, cm + gi * CgRS * crs, crs, 1,
+                 b ? 1.0f : 0.0f, out + gi * Kg * P, P, 1);
+    } else {
+      for (int64_t gi = 0; gi < G; gi++)
+        md_sgemm(0, 0, Kg, ncol, CgRS, 1.0f, w + gi * Kg * CgRS, CgRS, 1, cm + gi * CgRS * crs, crs, 1,
+                 0.0f, obuf + gi * Kg * ncol, ncol, 1);
+      scatter_block(y, obuf, b, &bk, K, P);
+    }
+  }
+  md_free(col);
+  md_free(obuf);
+  return 1;
+}
+
+/* gx (N,C,H,W) <- gy (N,K,Ho,Wo) and w (K,C/G,R,S): gcol = W^T gy, col2im */
+static int gemm_bwd_input(float *gx, const float *gy, const float *w, const geom *g) {
+  const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
+  const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
+  const int pw = is_pointwise(g);
+  plan pl = make_plan(g);
+  float *gcol = md_alloc(sizeof(float) * (size_t)(CRS * pl.maxcol));
+  float *gbuf = md_alloc(sizeof(float) * (size_t)(K * pl.maxcol));
+  if (!gcol || !gbuf) {
+    md_free(gcol);
+    md_free(gbuf);
+    return 0;
+  }
+  if (!pw) memset(gx, 0, sizeof(float) * (size_t)(g->N * C * g->H * g->W)); /* col2im adds */
+  block bk = {0};
+  while (next_block(&bk, &pl, g)) {
+    const int64_t ncol = bk.ncol;
+    const float *gm = gy + bk.n0 * K * P + bk.q0; /* one image: gy[n] read in place */
+    int64_t grs = P;
+    if (bk.nb > 1) {
+      gather_block(gbuf, gy, &bk, K, P);
+      gm = gbuf;
+      grs = ncol;
+    }
+    float *out = gcol; /* 1x1 on one image: gcol is gx[n] itself */
+    int64_t ors = ncol;
+    if (pw && bk.nb == 1) {
+      out = gx + bk.n0 * C * P + bk.q0;
+      ors = P;
+    }
+    for (int64_t gi = 0; gi < G; gi++) /* W_g^T (CgRS, Kg) read through strides */
+      md_sgemm(0, 0, CgRS, ncol, Kg, 1.0f, w + gi * Kg * CgRS, 1, CgRS, gm + gi * Kg * grs, grs, 1, 0.0f,
+               out + gi * CgRS * ors, ors, 1);
+    if (pw && bk.nb > 1)
+      scatter_block(gx, gcol, NULL, &bk, C, P);
+    else if (!pw)
+      col2im(gx, gcol, &bk, g);
+  }
+  md_free(gcol);
+  md_free(gbuf);
+  return 1;
+}
+
+/* gw (K,C/G,R,S) <- x (N,C,H,W) and gy (N,K,Ho,Wo).  Computed transposed,
+** gw^T (CRS, K) = col gy^T summed over the blocks (measured 2x faster than
+** gy col^T for K=64: the long dim becomes the rows of C), then transposed
+** into place. */
+static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
+  const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
+  const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
+  const int pw = is_pointwise(g);
+  plan pl = make_plan(g);
+  float *col = md_alloc(sizeof(float) * (size_t)(CRS * pl.maxcol));
+  float *gbuf = md_alloc(sizeof(float) * (size_t)(K * pl.maxcol));
+  float *gwt = md_alloc(sizeof(float) * (size_t)(CgRS * K)); /* G blocks (CgRS, Kg) */
+  if (!col || !gbuf || !gwt) {
+    md_free(col);
+    md_free(gbuf);
+    md_free(gwt);
+    return 0;
+  }
+  memset(gwt, 0, sizeof(float) * (size_t)(CgRS * K));
+  block bk = {0};
+  while (next_block(&bk, &pl, g)) {
+    const int64_t ncol = bk.ncol;
+    const float *cm = col, *gm = gy + bk.n0 * K * P + bk.q0;
+    int64_t crs = ncol, grs = P;
+    if (pw && bk.nb == 1) {
+      cm = x + bk.n0 * C * P + bk.q0;
+      crs = P;
+    } else if (pw) {
+      gather_block(col, x, &bk, C, P);
+    } else {
+      im2col(col, x, &bk, g);
+    }
+    if (bk.nb > 1) {
+      gather_block(gbuf, gy, &bk, K, P);
+      gm = gbuf;
+      grs = ncol;
+    }
+    for (int64_t gi = 0; gi < G; gi++) /* gy_g^T (ncol, Kg) read through strides */
+      md_sgemm(0, 0, CgRS, Kg, ncol, 1.0f, cm + gi * CgRS * crs, crs, 1, gm + gi * Kg * grs, 1, grs, 1.0f,
+               gwt + gi * CgRS * Kg, Kg, 1);
+  }
+  for (int64_t gi = 0; gi < G; gi++)
+    for (int64_t k = 0; k < Kg; k++)
+      for (int64_t i = 0; i < CgRS; i++) gw[(gi * Kg + k) * CgRS + i] = gwt[(gi * CgRS + i) * Kg + k];
+  md_free(col);
+  md_free(gbuf);
+  md_free(gwt);
+  return 1;
+}
+/* }====================================================== */
+
+/* {====================================================== depthwise kernels
+** C == G: output channel k reads input channel k / mult only (mult = K/C).
+** A GEMM per group would be [mult, R*S] x [R*S, P]: far too thin, so these
+** are direct loops, threaded over planes. */
+
+/* y (N,K,Ho,Wo) <- x (N,C,H,W), w (K,1,R,S), b (K) or NULL */
+static void dw_forward(float *y, const float *x, const float *w, const float *b, const geom *g) {
+  const int64_t C = g->C, H = g->H, W = g->W, K = g->K, R = g->R, S = g->S, Ho = g->Ho, Wo = g->Wo;
+  const int64_t mult = K / C, P = Ho * Wo, sw = g->sw;
+#pragma omp parallel for schedule(static) if (g->N * K * P * R * S >= MD_PAR_MIN)
+  for (int64_t nk = 0; nk < g->N * K; nk++) {
+    int64_t n = nk / K, k = nk % K;
+    const float *xp = x + (n * C + k / mult) * H * W, *wk = w + k * R * S;
+    float *yp = y + nk * P;
+    float bias = b ? b[k] : 0.0f;
+    for (int64_t q = 0; q < P; q++) yp[q] = bias;
+    for (int64_t oh = 0; oh < Ho; oh++) {
+      float *yr = yp + oh * Wo;
+      for (int64_t r = 0; r < R; r++) {
+        int64_t ih = oh * g->sh - g->ph + r * g->dh;
+        if (ih < 0 || ih >= H) continue;
+        const float *xr = xp + ih * W;
+        for (int64_t s = 0; s < S; s++) {
+          int64_t off = s * g->dw - g->pw, lo, hi;
+          valid_range(&lo, &hi, off, sw, Wo, W);
+          float wv = wk[r * S + s];
+          for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sw + off];
+        }
+      }
+    }
+  }
+}
+
+/* gx (N,C,H,W) <- gy (N,K,Ho,Wo), w (K,1,R,S) */
+static void dw_bwd_input(float *gx, const float *gy, const float *w, const geom *g) {
+  const int64_t C = g->C, H = g->H, W = g->W, K = g->K, R = g->R, S = g->S, Ho = g->Ho, Wo = g->Wo;
+  const int64_t mult = K / C, P = Ho * Wo, sw = g->sw;
+#pragma omp parallel for schedule(static) if (g->N * K * P * R * S >= MD_PAR_MIN)
+  for (int64_t nc = 0; nc < g->N * C; nc++) {
+    int64_t n = nc / C, c = nc % C;
+    float *xp = gx + nc * H * W;
+    memset(xp, 0, sizeof(float) * (size_t)(H * W));
+    for (int64_t k = c * mult; k < (c + 1) * mult; k++) {
+      const float *yp = gy + (n * K + k) * P, *wk = w + k * R * S;
+      for (int64_t oh = 0; oh < Ho; oh++) {
+        const float *yr = yp + oh * Wo;
+        for (int64_t r = 0; r < R; r++) {
+          int64_t ih = oh * g->sh - g->ph + r * g->dh;
+          if (ih < 0 || ih >= H) continue;
+          float *xr = xp + ih * W;
+          for (int64_t s = 0; s < S; s++) {
+            int64_t off = s * g->dw - g->pw, lo, hi;
+            valid_range(&lo, &hi, off, sw, Wo, W);
+            float wv = wk[r * S + s];
+            for (int64_t ow = lo; ow < hi; ow++) xr[ow * sw + off] += wv * yr[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* gw (K,1,R,S) <- x (N,C,H,W), gy (N,K,Ho,Wo); sums in double over the
+** whole batch (N*Ho*Wo terms) */
+static void dw_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
+  const int64_t C = g->C, H = g->H, W = g->W, K = g->K, R = g->R, S = g->S, Ho = g->Ho, Wo = g->Wo;
+  const int64_t mult = K / C, P = Ho * Wo, sw = g->sw;
+#pragma omp parallel for schedule(static) if (g->N * K * P * R * S >= MD_PAR_MIN)
+  for (int64_t k = 0; k < K; k++) {
+    for (int64_t r = 0; r < R; r++)
+      for (int64_t s = 0; s < S; s++) {
+        int64_t off = s * g->dw - g->pw, lo, hi;
+        valid_range(&lo, &hi, off, sw, Wo, W);
+        double acc = 0;
+        for (int64_t n = 0; n < g->N; n++) {
+          const float *xp = x + (n * C + k / mult) * H * W, *yp = gy + (n * K + k) * P;
+          for (int64_t oh = 0; oh < Ho; oh++) {
+            int64_t ih = oh * g->sh - g->ph + r * g->dh;
+            if (ih < 0 || ih >= H) continue;
+            const float *xr = xp + ih * W, *yr = yp + oh * Wo;
+            float part = 0;
+            for (int64_t ow = lo; ow < hi; ow++) part += yr[ow] * xr[ow * sw + off];
+            acc += part;
+          }
+        }
+        gw[(k * R + r) * S + s] = (float)acc;
+      }
+  }
+}
+/* }====================================================== */
+
+/* {====================================================== the ops */
+static const char *pstr(const geom *g) {
+  static _Thread_local char buf[4][96];
+  static _Thread_local int which;
+  char *b = buf[which++ & 3];
+  snprintf(b, 96, "stride %lldx%lld, padding %lldx%lld, dilation %lldx%lld, groups %lld",
+           (long long)g->sh, (long long)g->sw, (long long)g->ph, (long long)g->pw, (long long)g->dh,
+           (long long)g->dw, (long long)g->G);
+  return b;
+}
+
+/* conv2d(x, w, b):  gx = bwd_input(g, w), gw = bwd_weight(x, g), gb = sum of
+** g over N, Ho, Wo */
+static md_status conv2d_bw(md_node *n, md_tensor *g, md_tensor **gin, const int *need, md_scope *s) {
+  md_conv_params p = params_of(n);
+  if (need[0] && !(gin[0] = md_conv2d_bwd_input(g, n->in[1], n->ip[7], n->ip[8], p))) return MD_ERR;
+  if (need[1] && !(gin[1] = md_conv2d_bwd_weight(n->in[0], g, n->ip[9], n->ip[10], p))) return MD_ERR;
+  if (need[2] && !(gin[2] = md_sum(g, 3, (const int[]){0, 2, 3}, 0))) return MD_ERR;
+  return MD_OK;
+}
+static const md_opdef OP_CONV2D = {"conv2d", conv2d_bw};
+
+md_tensor *md_conv2d(const md_tensor *x, const md_tensor *w, const md_tensor *b, md_conv_params p) {
+  static const char *op = "conv2d";
+  if (!md_check_f32(op, "x", x) || !md_check_f32(op, "w", w)) return NULL;
+  if (b && !md_check_f32(op, "b", b)) return NULL;
+  if (x->ndim != 4 || w->ndim != 4) {
+    cerr(op, "expected x (N,C,H,W) and w (K,C/groups,R,S), got x %s and w %s", md_shp(x), md_shp(w));
+    return NULL;
+  }
+  geom g;
+  char what[160];
+  snprintf(what, sizeof what, "x %s, w %s", md_shp(x), md_shp(w));
+  if (!fill_geom(op, &g, x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2],
+                 w->shape[3], p, what))
+    return NULL;
+  if (w->shape[1] * g.G != g.C) {
+    cerr(op, "x %s has %lld channels but w %s with groups %lld expects %lld", md_shp(x),
+           (long long)g.C, md_shp(w), (long long)g.G, (long long)(w->shape[1] * g.G));
+    return NULL;
+  }
+  if (b && (b->ndim != 1 || b->shape[0] != g.K)) {
+    cerr(op, "bias b %s must be a vector of the %lld output channels of w %s", md_shp(b),
+           (long long)g.K, md_shp(w));
+    return NULL;
+  }
+  md_tensor *tx, *tw, *tb = NULL;
+  const float *px = md_cdata(x, &tx), *pw = md_cdata(w, &tw), *pb = b ? md_cdata(b, &tb) : NULL;
+  md_tensor *out = NULL;
+  if (px && pw && (pb || !b)) out = md_new(4, (const int64_t[]){g.N, g.K, g.Ho, g.Wo}, MD_F32);
+  if (out && md_numel(out) > 0) {
+    if (is_depthwise(&g))
+      dw_forward(out->data, px, pw, pb, &g);
+    else if (!gemm_forward(out->data, px, pw, pb, &g)) {
+      md_release(out);
+      out = NULL;
+    }
+  }
+  md_release(tx);
+  md_release(tw);
+  md_release(tb);
+  md_node *nd;
+  out = md_finish(out, &OP_CONV2D, 3, (const md_tensor *const[]){x, w, b}, &nd);
+  if (out && nd) save_params(nd, &g);
+  return out;
+}
+
+/* bwd_input(gy, w) is linear in each: <gg, bwd_input(gy, w)> = <gy, conv2d(gg, w)>,
+** so d/dgy = conv2d(gg, w) and d/dw = bwd_weight(gg, gy) */
+static md_status bwd_input_bw(md_node *n, md_tensor *g, md_tensor **gin, const int *need, md_scope *s) {
+  md_conv_params p = params_of(n);
+  if (need[0] && !(gin[0] = md_conv2d(g, n->in[1], NULL, p))) return MD_ERR;
+  if (need[1] && !(gin[1] = md_conv2d_bwd_weight(g, n->in[0], n->ip[9], n->ip[10], p))) return MD_ERR;
+  return MD_OK;
+}
+static const md_opdef OP_BWD_INPUT = {"conv2d_bwd_input", bwd_input_bw};
+
+md_tensor *md_conv2d_bwd_input(const md_tensor *gy, const md_tensor *w, int64_t H, int64_t W,
+                               md_conv_params p) {
+  static const char *op = "conv2d_bwd_input";
+  if (!md_check_f32(op, "gy", gy) || !md_check_f32(op, "w", w)) return NULL;
+  if (gy->ndim != 4 || w->ndim != 4) {
+    cerr(op, "expected gy (N,K,Ho,Wo) and w (K,C/groups,R,S), got gy %s and w %s", md_shp(gy),
+           md_shp(w));
+    return NULL;
+  }
+  if (H < 1 || W < 1) {
+    cerr(op, "input size %lldx%lld must be positive", (long long)H, (long long)W);
+    return NULL;
+  }
+  if (gy->shape[1] != w->shape[0]) {
+    cerr(op, "gy %s has %lld channels but w %s has %lld output channels", md_shp(gy),
+           (long long)gy->shape[1], md_shp(w), (long long)w->shape[0]);
+    return NULL;
+  }
+  geom g;
+  char what[160];
+  snprintf(what, sizeof what, "gy %s, w %s", md_shp(gy), md_shp(w));
+  if (!fill_geom(op, &g, gy->shape[0], w->shape[1] * p.groups, H, W, w->shape[0], w->shape[2],
+                 w->shape[3], p, what))
+    return NULL;
+  if (g.Ho != gy->shape[2] || g.Wo != gy->shape[3]) {
+    cerr(op, "gy %s does not match input size %lldx%lld with kernel %lldx%lld (%s), which gives "
+               "output size %lldx%lld", md_shp(gy), (long long)H, (long long)W, (long long)g.R,
+           (long long)g.S, pstr(&g), (long long)g.Ho, (long long)g.Wo);
+    return NULL;
+  }
+  md_tensor *ty, *tw;
+  const float *py = md_cdata(gy, &ty), *pw = md_cdata(w, &tw);
+  md_tensor *out = NULL;
+  if (py && pw) out = md_new(4, (const int64_t[]){g.N, g.C, H, W}, MD_F32);
+  if (out && md_numel(out) > 0) {
+    if (is_depthwise(&g))
+      dw_bwd_input(out->data, py, pw, &g);
+    else if (!gemm_bwd_input(out->data, py, pw, &g)) {
+      md_release(out);
+      out = NULL;
+    }
+  }
+  md_release(ty);
+  md_release(tw);
+  md_node *nd;
+  out = md_finish(out, &OP_BWD_INPUT, 2, (const md_tensor *const[]){gy, w}, &nd);
+  if (out && nd) save_params(nd, &g);
+  return out;
+}
+
+/* bwd_weight(x, gy): <gg, bwd_weight(x, gy)> = <gy, conv2d(x, gg)>, so
+** d/dx = bwd_input(gy, gg) and d/dgy = conv2d(x, gg) */
+static md_status bwd_weight_bw(md_node *n, md_tensor *g, md_tensor **gin, const int *need,
+                               md_scope *s) {
+  md_conv_params p = params_of(n);
+  if (need[0] && !(gin[0] = md_conv2d_bwd_input(n->in[1], g, n->ip[7], n->ip[8], p))) return MD_ERR;
+  if (need[1] && !(gin[1] = md_conv2d(n->in[0], g, NULL, p))) return MD_ERR;
+  return MD_OK;
+}
+static const md_opdef OP_BWD_WEIGHT = {"conv2d_bwd_weight", bwd_weight_bw};
+
+md_tensor *md_conv2d_bwd_weight(const md_tensor *x, const md_tensor *gy, int64_t R, int64_t S,
+                                md_conv_params p) {
+  static const char *op = "conv2d_bwd_weight";
+  if (!md_check_f32(op, "x", x) || !md_check_f32(op, "gy", gy)) return NULL;
+  if (x->ndim != 4 || gy->ndim != 4) {
+    cerr(op, "expected x (N,C,H,W) and gy (N,K,Ho,Wo), got x %s and gy %s", md_shp(x), md_shp(gy));
+    return NULL;
+  }
+  if (R < 1 || S < 1) {
+    cerr(op, "kernel size %lldx%lld must be positive", (long long)R, (long long)S);
+    return NULL;
+  }
+  if (x->shape[0] != gy->shape[0]) {
+    cerr(op, "x %s and gy %s have different batch sizes", md_shp(x), md_shp(gy));
+    return NULL;
+  }
+  geom g;
+  char what[160];
+  snprintf(what, sizeof what, "x %s, gy %s, kernel %lldx%lld", md_shp(x), md_shp(gy), (long long)R,
+           (long long)S);
+  if (!fill_geom(op, &g, x->shape[0], x->shape[1], x->shape[2], x->shape[3], gy->shape[1], R, S, p,
+                 what))
+    return NULL;
+  if (g.Ho != gy->shape[2] || g.Wo != gy->shape[3]) {
+    cerr(op, "gy %s does not match x %s with kernel %lldx%lld (%s), which gives output size "
+               "%lldx%lld", md_shp(gy), md_shp(x), (long long)R, (long long)S, pstr(&g),
+           (long long)g.Ho, (long long)g.Wo);
+    return NULL;
+  }
+  md_tensor *tx, *ty;
+  const float *px = md_cdata(x, &tx), *py = md_cdata(gy, &ty);
+  md_tensor *out = NULL;
+  if (px && py) out = md_new(4, (const int64_t[]){g.K, g.C / g.G, R, S}, MD_F32);
+  if (out && md_numel(out) > 0) {
+    if (is_depthwise(&g))
+      dw_bwd_weight(out->data, px, py, &g);
+    else if (!gemm_bwd_weight(out->data, px, py, &g)) {
+      md_release(out);
+      out = NULL;
+    }
+  }
+  md_release(tx);
+  md_release(ty);
+  md_node *nd;
+  out = md_finish(out, &OP_BWD_WEIGHT, 2, (const md_tensor *const[]){x, gy}, &nd);
+  if (out && nd) save_params(nd, &g);
+  return out;
+}
+/* }====================================================== */

@@ -1,0 +1,283 @@
+/*
+** test_conv.c -- conv2d, conv2d_bwd_input, conv2d_bwd_weight: forward
+** values against naive double loops, first and second derivatives against
+** finite differences, and the error messages.
+*/
+#include "check.h"
+
+typedef struct cfg {
+  const char *name;
+  int64_t N, C, H, W, K, R, S;
+  md_conv_params p;
+  int bias, noncontig;
+} cfg;
+
+static md_conv_params P(int sh, int sw, int ph, int pw, int dh, int dw, int groups) {
+  md_conv_params p = {{sh, sw}, {ph, pw}, {dh, dw}, groups};
+  return p;
+}
+
+static int64_t osz(int64_t in, int pad, int dil, int64_t k, int stride) {
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+/* {====================================================== references */
+/* the same triple loop for all three: visit every (n,k,oh,ow,c,r,s) term
+** of y = x * w and let `mode` decide what it feeds */
+enum { FWD, BWD_IN, BWD_W };
+static void ref(int mode, double *out, const float *x, const float *w, const float *gy, const float *b,
+                const cfg *c, int64_t Ho, int64_t Wo) {
+  int64_t G = c->p.groups, Cg = c->C / G, Kg = c->K / G;
+  int64_t nout = mode == FWD ? c->N * c->K * Ho * Wo
+                 : mode == BWD_IN ? c->N * c->C * c->H * c->W
+                                  : c->K * Cg * c->R * c->S;
+  for (int64_t i = 0; i < nout; i++) out[i] = 0;
+  for (int64_t n = 0; n < c->N; n++)
+    for (int64_t k = 0; k < c->K; k++)
+      for (int64_t oh = 0; oh < Ho; oh++)
+        for (int64_t ow = 0; ow < Wo; ow++) {
+          int64_t yi = ((n * c->K + k) * Ho + oh) * Wo + ow;
+          if (mode == FWD && b) out[yi] += b[k];
+          for (int64_t cg = 0; cg < Cg; cg++)
+            for (int64_t r = 0; r < c->R; r++)
+              for (int64_t s = 0; s < c->S; s++) {
+                int64_t ih = oh * c->p.stride[0] - c->p.pad[0] + r * c->p.dilation[0];
+                int64_t iw = ow * c->p.stride[1] - c->p.pad[1] + s * c->p.dilation[1];
+                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+                int64_t ch = k / Kg * Cg + cg;
+                int64_t xi = ((n * c->C + ch) * c->H + ih) * c->W + iw;
+                int64_t wi = ((k * Cg + cg) * c->R + r) * c->S + s;
+                if (mode == FWD) out[yi] += (double)x[xi] * w[wi];
+                if (mode == BWD_IN) out[xi] += (double)gy[yi] * w[wi];
+                if (mode == BWD_W) out[wi] += (double)gy[yi] * x[xi];
+              }
+        }
+}
+
+static float *floats(const md_tensor *t) {
+  float *p = malloc(sizeof(float) * (size_t)(md_numel(t) + 1));
+  md_to_float(t, p);
+  return p;
+}
+static md_tensor *from_double(int ndim, const int64_t *shape, const double *v) {
+  md_tensor *t = md_zeros(ndim, shape);
+  for (int64_t i = 0; i < md_numel(t); i++) md_set(t, i, v[i]);
+  return t;
+}
+
+/* a random (a,b,c,d) tensor, non-contiguous (dims 2,3 transposed) if asked */
+static md_tensor *rnd4(int64_t a, int64_t b, int64_t c, int64_t d, int noncontig) {
+  if (!noncontig) return rnd(4, (const int64_t[]){a, b, c, d});
+  md_tensor *t = rnd(4, (const int64_t[]){a, b, d, c});
+  md_tensor *v = md_transpose(t, 2, 3);
+  md_release(t);
+  return v;
+}
+
+static void forward_checks(const cfg *c) {
+  char nm[160];
+  int64_t G = c->p.groups;
+  int64_t Ho = osz(c->H, c->p.pad[0], c->p.dilation[0], c->R, c->p.stride[0]);
+  int64_t Wo = osz(c->W, c->p.pad[1], c->p.dilation[1], c->S, c->p.stride[1]);
+  md_tensor *x = rnd4(c->N, c->C, c->H, c->W, c->noncontig);
+  md_tensor *w = rnd(4, (const int64_t[]){c->K, c->C / G, c->R, c->S});
+  md_tensor *b = c->bias ? rnd(1, &c->K) : NULL;
+  md_tensor *gy = rnd4(c->N, c->K, Ho, Wo, c->noncontig);
+  if (c->noncontig) CHECK(!md_is_contiguous(x) && !md_is_contiguous(gy), "non-contiguous inputs");
+  float *px = floats(x), *pw = floats(w), *pgy = floats(gy), *pb = b ? floats(b) : NULL;
+  size_t big = (size_t)(c->N * (c->K * Ho * Wo + c->C * c->H * c->W) + c->K * c->C * c->R * c->S);
+  double *buf = malloc(sizeof(double) * big);
+
+  md_tensor *y = md_conv2d(x, w, b, c->p);
+  ref(FWD, buf, px, pw, NULL, pb, c, Ho, Wo);
+  md_tensor *yr = from_double(4, (const int64_t[]){c->N, c->K, Ho, Wo}, buf);
+  snprintf(nm, sizeof nm, "conv2d forward %s", c->name);
+  check_close(nm, y, yr, 1e-4, 1e-4);
+
+  md_tensor *gx = md_conv2d_bwd_input(gy, w, c->H, c->W, c->p);
+  ref(BWD_IN, buf, NULL, pw, pgy, NULL, c, Ho, Wo);
+  md_tensor *gxr = from_double(4, (const int64_t[]){c->N, c->C, c->H, c->W}, buf);
+  snprintf(nm, sizeof nm, "conv2d_bwd_input forward %s", c->name);
+  check_close(nm, gx, gxr, 1e-4, 1e-4);
+
+  md_tensor *gw = md_conv2d_bwd_weight(x, gy, c->R, c->S, c->p);
+  ref(BWD_W, buf, px, NULL, pgy, NULL, c, Ho, Wo);
+  md_tensor *gwr = from_double(4, (const int64_t[]){c->K, c->C / G, c->R, c->S}, buf);
+  snprintf(nm, sizeof nm, "conv2d_bwd_weight forward %s", c->name);
+  check_close(nm, gw, gwr, 1e-4, 1e-3);
+
+  free(px);
+  free(pw);
+  free(pgy);
+  free(pb);
+  free(buf);
+  md_tensor *ts[] = {x, w, b, gy, y, yr, gx, gxr, gw, gwr};
+  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) md_release(ts[i]);
+}
+/* }====================================================== */
+
+/* {====================================================== derivatives */
+typedef struct gcfg {
+  md_conv_params p;
+  int64_t H, W, R, S;
+} gcfg;
+
+static md_tensor *f_conv(md_tensor **in, void *ud) {
+  return md_conv2d(in[0], in[1], in[2], ((gcfg *)ud)->p);
+}
+static md_tensor *f_bwd_input(md_tensor **in, void *ud) {
+  gcfg *g = ud;
+  return md_conv2d_bwd_input(in[0], in[1], g->H, g->W, g->p);
+}
+static md_tensor *f_bwd_weight(md_tensor **in, void *ud) {
+  gcfg *g = ud;
+  return md_conv2d_bwd_weight(in[0], in[1], g->R, g->S, g->p);
+}
+
+static md_tensor *leaf(md_tensor *t) {
+  md_set_requires_grad(t, 1);
+  return t;
+}
+
+static void grad_checks(const cfg *c) {
+  char nm[160];
+  int64_t G = c->p.groups;
+  int64_t Ho = osz(c->H, c->p.pad[0], c->p.dilation[0], c->R, c->p.stride[0]);
+  int64_t Wo = osz(c->W, c->p.pad[1], c->p.dilation[1], c->S, c->p.stride[1]);
+  gcfg g = {c->p, c->H, c->W, c->R, c->S};
+  md_tensor *x = leaf(rnd(4, (const int64_t[]){c->N, c->C, c->H, c->W}));
+  md_tensor *w = leaf(rnd(4, (const int64_t[]){c->K, c->C / G, c->R, c->S}));
+  md_tensor *b = c->bias ? leaf(rnd(1, &c->K)) : NULL;
+  md_tensor *gy = leaf(rnd(4, (const int64_t[]){c->N, c->K, Ho, Wo}));
+
+  md_tensor *in1[3] = {x, w, b};
+  snprintf(nm, sizeof nm, "conv2d %s", c->name);
+  gradcheck(nm, f_conv, 3, in1, &g, 1e-2, 1e-2);
+  gradgradcheck(nm, f_conv, 3, in1, &g, 1e-2, 1e-2);
+
+  md_tensor *in2[2] = {gy, w};
+  snprintf(nm, sizeof nm, "conv2d_bwd_input %s", c->name);
+  gradcheck(nm, f_bwd_input, 2, in2, &g, 1e-2, 1e-2);
+  gradgradcheck(nm, f_bwd_input, 2, in2, &g, 1e-2, 1e-2);
+
+  md_tensor *in3[2] = {x, gy};
+  snprintf(nm, sizeof nm, "conv2d_bwd_weight %s", c->name);
+  gradcheck(nm, f_bwd_weight, 2, in3, &g, 1e-2, 1e-2);
+  gradgradcheck(nm, f_bwd_weight, 2, in3, &g, 1e-2, 1e-2);
+
+  md_release(x);
+  md_release(w);
+  md_release(b);
+  md_release(gy);
+}
+
+/* the graph records the op names and the bias gradient is the sum of g */
+static void autograd_checks(void) {
+  md_tensor *x = leaf(rnd(4, (const int64_t[]){2, 3, 5, 5}));
+  md_tensor *w = leaf(rnd(4, (const int64_t[]){4, 3, 3, 3}));
+  md_tensor *b = leaf(rnd(1, (const int64_t[]){4}));
+  md_tensor *y = md_conv2d(x, w, b, P(1, 1, 1, 1, 1, 1, 1));
+  CHECK(y && md_grad_fn_name(y) && !strcmp(md_grad_fn_name(y), "conv2d"), "conv2d records a node");
+  md_tensor *L = md_sum(y, 0, NULL, 0);
+  CHECK(md_backward(L, NULL, 0, 0) == MD_OK, "conv2d backward runs");
+  int ok = b->grad != NULL;
+  for (int i = 0; ok && i < 4; i++) ok = fabs(md_get(b->grad, i) - 50.0) < 1e-4; /* 2*5*5 ones */
+  CHECK(ok, "conv2d bias gradient = N*Ho*Wo for sum(y)");
+  int old = md_set_grad_enabled(0);
+  md_tensor *y2 = md_conv2d(x, w, b, P(1, 1, 1, 1, 1, 1, 1));
+  md_set_grad_enabled(old);
+  CHECK(y2 && !md_requires_grad(y2), "no node with grad mode off");
+  md_tensor *ts[] = {x, w, b, y, L, y2};
+  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) md_release(ts[i]);
+}
+/* }====================================================== */
+
+/* {====================================================== errors */
+static void error_checks(void) {
+  md_conv_params d = md_conv_params_default();
+  CHECK(d.stride[0] == 1 && d.stride[1] == 1 && d.pad[0] == 0 && d.pad[1] == 0 && d.dilation[0] == 1 &&
+            d.dilation[1] == 1 && d.groups == 1,
+        "conv_params_default");
+  md_tensor *x = rnd(4, (const int64_t[]){1, 3, 5, 5});
+  md_tensor *w = rnd(4, (const int64_t[]){4, 3, 3, 3});
+  md_tensor *w2 = rnd(4, (const int64_t[]){4, 2, 3, 3});
+  md_tensor *wbig = rnd(4, (const int64_t[]){4, 3, 9, 9});
+  md_tensor *x3 = rnd(3, (const int64_t[]){3, 5, 5});
+  md_tensor *xi = md_randint(4, (const int64_t[]){1, 3, 5, 5}, 0, 5);
+  md_tensor *b5 = rnd(1, (const int64_t[]){5});
+  md_tensor *gy = rnd(4, (const int64_t[]){1, 4, 3, 3});
+  md_tensor *gy5 = rnd(4, (const int64_t[]){1, 5, 3, 3});
+
+  CHECK_ERR(md_conv2d(x, w2, NULL, d), "channels", "conv2d: wrong channel count");
+  CHECK_ERR(md_conv2d(x, w2, NULL, d), "1x3x5x5", "conv2d: message names the shapes");
+  CHECK_ERR(md_conv2d(x, wbig, NULL, d), "too small", "conv2d: kernel bigger than the input");
+  CHECK_ERR(md_conv2d(x, wbig, NULL, P(1, 1, 1, 1, 1, 1, 1)), "too small",
+            "conv2d: kernel bigger than the padded input");
+  CHECK_ERR(md_conv2d(x, w, NULL, P(1, 1, 0, 0, 3, 3, 1)), "too small",
+            "conv2d: dilated kernel bigger than the input");
+  CHECK_ERR(md_conv2d(x, w, NULL, P(1, 1, 0, 0, 1, 1, 2)), "groups", "conv2d: groups do not divide C");
+  CHECK_ERR(md_conv2d(x, w, NULL, P(0, 1, 0, 0, 1, 1, 1)), "stride", "conv2d: stride 0");
+  CHECK_ERR(md_conv2d(x, w, NULL, P(1, 1, -1, 0, 1, 1, 1)), "padding", "conv2d: negative padding");
+  CHECK_ERR(md_conv2d(x, w, NULL, P(1, 1, 0, 0, 1, 1, 0)), "groups", "conv2d: groups 0");
+  CHECK_ERR(md_conv2d(xi, w, NULL, d), "float", "conv2d: int tensor as input");
+  CHECK_ERR(md_conv2d(x3, w, NULL, d), "(N,C,H,W)", "conv2d: 3-d input");
+  CHECK_ERR(md_conv2d(x, w, b5, d), "bias", "conv2d: bias of the wrong size");
+  CHECK_ERR(md_conv2d(NULL, w, NULL, d), "missing", "conv2d: NULL input");
+  md_set_error("earlier error");
+  md_tensor *r = md_conv2d(NULL, w, NULL, d);
+  CHECK(!r && !strcmp(md_last_error(), "earlier error"), "conv2d: NULL input keeps the earlier error");
+
+  CHECK_ERR(md_conv2d_bwd_input(gy, w, 6, 6, d), "does not match", "bwd_input: wrong input size");
+  CHECK_ERR(md_conv2d_bwd_input(gy5, w, 5, 5, d), "channels", "bwd_input: gy channels differ");
+  CHECK_ERR(md_conv2d_bwd_input(gy, w, 0, 5, d), "positive", "bwd_input: zero input size");
+  CHECK_ERR(md_conv2d_bwd_input(gy, w, 2, 2, d), "too small", "bwd_input: kernel bigger than input");
+  CHECK_ERR(md_conv2d_bwd_input(xi, w, 5, 5, d), "float", "bwd_input: int tensor");
+  CHECK_ERR(md_conv2d_bwd_input(NULL, w, 5, 5, d), "missing", "bwd_input: NULL");
+  CHECK_ERR(md_conv2d_bwd_weight(x, gy, 2, 2, d), "does not match", "bwd_weight: wrong kernel size");
+  CHECK_ERR(md_conv2d_bwd_weight(x, gy, 0, 3, d), "positive", "bwd_weight: zero kernel size");
+  CHECK_ERR(md_conv2d_bwd_weight(x, gy5, 3, 3, P(1, 1, 0, 0, 1, 1, 2)), "groups",
+            "bwd_weight: bad groups");
+  CHECK_ERR(md_conv2d_bwd_weight(x3, gy, 3, 3, d), "(N,C,H,W)", "bwd_weight: 3-d input");
+  CHECK_ERR(md_conv2d_bwd_weight(x, xi, 3, 3, d), "float", "bwd_weight: int tensor");
+  md_tensor *ts[] = {x, w, w2, wbig, x3, xi, b5, gy, gy5};
+  for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) md_release(ts[i]);
+}
+/* }====================================================== */
+
+int main(void) {
+  md_manual_seed(1234);
+  (void)away_from; /* part of the harness; convolution has no kinks */
+  const cfg fwd[] = {
+      {"3x3 pad 1 bias", 2, 3, 7, 6, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"stride 2 odd 3x2 kernel", 2, 3, 9, 7, 5, 3, 2, P(2, 2, 1, 0, 1, 1, 1), 1, 0},
+      {"dilation 2", 2, 2, 8, 9, 3, 3, 3, P(1, 1, 2, 2, 2, 2, 1), 0, 0},
+      {"groups 2", 3, 4, 6, 6, 6, 3, 3, P(1, 2, 1, 1, 1, 1, 2), 1, 0},
+      {"depthwise mult 2 stride 2", 2, 4, 7, 7, 8, 3, 3, P(2, 2, 1, 1, 1, 1, 4), 1, 0},
+      {"depthwise dilation 2", 2, 3, 8, 8, 3, 3, 3, P(1, 1, 2, 2, 2, 2, 3), 0, 1},
+      {"1x1 pointwise chunked", 5, 6, 4, 5, 7, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"1x1 pointwise big maps", 3, 3, 48, 50, 4, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"1x1 pointwise groups 2", 3, 4, 5, 5, 6, 1, 1, P(1, 1, 0, 0, 1, 1, 2), 0, 1},
+      {"1x1 stride 2 shortcut", 3, 4, 8, 8, 6, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
+      {"3x3 big maps (one image per GEMM)", 2, 3, 48, 47, 5, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"chunks with a remainder", 11, 3, 16, 16, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"N=1", 1, 3, 5, 5, 2, 3, 3, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"non-contiguous", 2, 3, 6, 5, 4, 3, 3, P(2, 1, 1, 2, 1, 1, 1), 1, 1},
+      {"kernel = padded input", 2, 2, 3, 3, 3, 5, 5, P(1, 1, 1, 1, 1, 1, 1), 0, 0},
+      {"large stride", 2, 2, 9, 9, 3, 2, 2, P(4, 3, 1, 0, 1, 1, 1), 1, 0},
+  };
+  for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) forward_checks(&fwd[i]);
+
+  const cfg grads[] = {
+      {"plain bias", 2, 2, 4, 4, 3, 3, 3, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"stride 2 pad 1", 1, 2, 5, 6, 3, 3, 3, P(2, 2, 1, 1, 1, 1, 1), 1, 0},
+      {"dilation 2", 1, 2, 6, 6, 2, 3, 3, P(1, 1, 1, 2, 2, 2, 1), 0, 0},
+      {"groups 2", 2, 4, 4, 4, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 2), 1, 0},
+      {"depthwise", 2, 3, 5, 5, 6, 3, 3, P(2, 1, 1, 1, 1, 1, 3), 1, 0},
+      {"1x1", 3, 3, 3, 3, 2, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+  };
+  for (size_t i = 0; i < sizeof grads / sizeof *grads; i++) grad_checks(&grads[i]);
+  autograd_checks();
+  error_checks();
+  CHECK(md_tensors_alive() == 0, "no tensors leaked");
+  return summary();
+}
