@@ -11,11 +11,13 @@ OPT     ?= -O2
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
            -Wno-unused-parameter
 SAN     ?=
-override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(MARCH) -fopenmp -g $(WARN) -Icore $(SAN)
-override LDLIBS += -lblis -lm -fopenmp $(SAN)
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(MARCH) -fopenmp -pthread -g $(WARN) -Icore -Idatasets -I/usr/include/stb $(SAN)
+override LDLIBS += -lblis -lz -lm -fopenmp -pthread $(SAN)
 BUILD   ?= build
 
-CORE_SRC  := $(wildcard core/*.c)
+# datasets/ readers go into the same library: core stays free of Lua, and
+# datasets only use the public core API
+CORE_SRC  := $(wildcard core/*.c) $(wildcard datasets/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(wildcard tests/c/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
@@ -29,16 +31,18 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 all: $(BUILD)/libmdcore.a $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 
 # the shell: the Lua module linked in, readline for the REPL
-$(BUILD)/mdoctor: lua/main.c lua/lcore.c core/md.h $(BUILD)/libmdcore.a
+$(BUILD)/mdoctor: lua/main.c $(LUA_MOD) core/md.h datasets/dataset.h $(BUILD)/libmdcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LUA_CFLAGS) lua/main.c lua/lcore.c -o $@ $(BUILD)/libmdcore.a $(LUA_LIBS) -lreadline $(LDLIBS)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) lua/main.c $(LUA_MOD) -o $@ $(BUILD)/libmdcore.a $(LUA_LIBS) -lreadline $(LDLIBS)
 
 # the same module for a stock lua5.4: LUA_CPATH="build/lua/?.so;;"
-$(BUILD)/lua/mdoctor/core.so: lua/lcore.c core/md.h $(BUILD)/libmdcore.a
+$(BUILD)/lua/mdoctor/core.so: $(LUA_MOD) core/md.h datasets/dataset.h $(BUILD)/libmdcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared lua/lcore.c -o $@ $(BUILD)/libmdcore.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared $(LUA_MOD) -o $@ $(BUILD)/libmdcore.a $(LDLIBS)
 
-$(BUILD)/%.o: %.c core/md.h core/internal.h
+LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/main.c,$(wildcard lua/l*.c))
+
+$(BUILD)/%.o: %.c core/md.h core/internal.h datasets/dataset.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -48,7 +52,7 @@ $(BUILD)/libmdcore.a: $(CORE_OBJ)
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(BUILD)/libmdcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(BUILD)/libmdcore.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(BUILD)/libmdcore.a $(LDLIBS) -lutil
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmdcore.a
 	@mkdir -p $(dir $@)

@@ -261,25 +261,30 @@ static void scatter_block(float *t, const float *m, const float *bias, const blo
     }
 }
 
-/* block b of t (N, rows, P) <- m^T + bias, m (ncol, rows): a transpose in
-** 16x16 tiles so both sides are read and written in cache lines */
-static void scatter_block_t(float *t, const float *m, const float *bias, const block *b, int64_t rows,
-                            int64_t P) {
-  const int64_t T = 16, nrt = (rows + T - 1) / T;
-#pragma omp parallel for collapse(2) schedule(static) if (rows * b->ncol >= MD_PAR_MIN)
-  for (int64_t j = 0; j < b->nb; j++)
-    for (int64_t it = 0; it < nrt; it++) {
-      int64_t i0 = it * T, i1 = i0 + T < rows ? i0 + T : rows;
-      for (int64_t q0 = 0; q0 < b->qn; q0 += T) {
-        int64_t q1 = q0 + T < b->qn ? q0 + T : b->qn;
-        for (int64_t i = i0; i < i1; i++) {
-          float *dst = t + ((b->n0 + j) * rows + i) * P + b->q0;
-          const float *src = m + (j * b->qn) * rows + i;
-          float bv = bias ? bias[i] : 0.0f;
-          for (int64_t q = q0; q < q1; q++) dst[q] = src[q * rows] + bv;
-        }
+/* dst (cols, rows) <- src (rows, cols)^T + bias[dst row] (bias may be NULL),
+** leading dims lds, ldd; in 32x32 tiles so that both sides move whole cache
+** lines (a plain loop misses on every element of the strided side) */
+static void transpose(float *dst, const float *src, const float *bias, int64_t rows, int64_t cols,
+                      int64_t lds, int64_t ldd) {
+  const int64_t T = 32, nct = (cols + T - 1) / T;
+#pragma omp parallel for schedule(static) if (rows * cols >= MD_PAR_MIN)
+  for (int64_t ct = 0; ct < nct; ct++) {
+    int64_t j0 = ct * T, j1 = j0 + T < cols ? j0 + T : cols;
+    for (int64_t i0 = 0; i0 < rows; i0 += T) {
+      int64_t i1 = i0 + T < rows ? i0 + T : rows;
+      for (int64_t j = j0; j < j1; j++) {
+        float bv = bias ? bias[j] : 0.0f, *d = dst + j * ldd;
+        for (int64_t i = i0; i < i1; i++) d[i] = src[i * lds + j] + bv;
       }
     }
+  }
+}
+
+/* block b of t (N, rows, P) <- m^T + bias[row], m (ncol, rows) */
+static void scatter_block_t(float *t, const float *m, const float *bias, const block *b, int64_t rows,
+                            int64_t P) {
+  for (int64_t j = 0; j < b->nb; j++)
+    transpose(t + (b->n0 + j) * rows * P + b->q0, m + j * b->qn * rows, bias, b->qn, rows, rows, P);
 }
 
 /* y (N,K,Ho,Wo) <- x (N,C,H,W) conv w (K,C/G,R,S) + b (K) or NULL.
@@ -423,8 +428,7 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
                gwt + gi * CgRS * Kg, Kg, 1);
   }
   for (int64_t gi = 0; gi < G; gi++)
-    for (int64_t k = 0; k < Kg; k++)
-      for (int64_t i = 0; i < CgRS; i++) gw[(gi * Kg + k) * CgRS + i] = gwt[(gi * CgRS + i) * Kg + k];
+    transpose(gw + gi * Kg * CgRS, gwt + gi * CgRS * Kg, NULL, CgRS, Kg, Kg, CgRS);
   md_free(col);
   md_free(gbuf);
   md_free(gwt);

@@ -142,14 +142,12 @@ static md_storage *storage_new(size_t nbytes) {
   }
   s->nbytes = nbytes;
   s->refcount = 1;
-#pragma omp atomic
-  bytes_in_use += nbytes;
+  __atomic_add_fetch(&bytes_in_use, nbytes, __ATOMIC_RELAXED);
   return s;
 }
 static void storage_release(md_storage *s) {
   if (!s || --s->refcount > 0) return;
-#pragma omp atomic
-  bytes_in_use -= s->nbytes;
+  __atomic_sub_fetch(&bytes_in_use, s->nbytes, __ATOMIC_RELAXED);
   md_free(s->data);
   free(s);
 }
@@ -178,7 +176,7 @@ static md_tensor *tensor_shell(void) {
     return NULL;
   }
   t->refcount = 1;
-  tensors_alive++;
+  __atomic_add_fetch(&tensors_alive, 1, __ATOMIC_RELAXED); /* loader threads make tensors too */
   return t;
 }
 
@@ -203,7 +201,7 @@ md_tensor *md_new(int ndim, const int64_t *shape, md_dtype dt) {
   t->storage = storage_new((size_t)n * dsize(dt));
   if (!t->storage) {
     free(t);
-    tensors_alive--;
+    __atomic_sub_fetch(&tensors_alive, 1, __ATOMIC_RELAXED);
     return NULL;
   }
   t->data = t->storage->data;
@@ -252,7 +250,7 @@ void md_release(md_tensor *t) {
   md_release(t->grad);
   md_release(t->gacc_);
   hooks_free(t->hooks);
-  tensors_alive--;
+  __atomic_sub_fetch(&tensors_alive, 1, __ATOMIC_RELAXED);
   free(t);
 }
 

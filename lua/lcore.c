@@ -1397,6 +1397,8 @@ static const luaL_Reg metameth[] = {
     {"__newindex", t_newindex}, {"__len", t_len}, {"__add", l_add}, {"__sub", l_sub},
     {"__mul", l_mul}, {"__div", l_div}, {"__unm", l_neg}, {NULL, NULL}};
 
+void md_lua_open_data(lua_State *L);
+void md_lua_open_loader(lua_State *L);
 int luaopen_mdoctor_core(lua_State *L);
 int luaopen_mdoctor_core(lua_State *L) {
   /* loaded by a stock lua5.4 through dlopen: pin the library, because
@@ -1424,5 +1426,7 @@ int luaopen_mdoctor_core(lua_State *L) {
   lua_pop(L, 1);
   lua_pushliteral(L, MD_VERSION);
   lua_setfield(L, -2, "version");
+  md_lua_open_data(L);   /* datasets and masks, lua/ldata.c */
+  md_lua_open_loader(L); /* the batch loader, lua/lloader.c */
   return 1;
 }

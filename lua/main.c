@@ -16,7 +16,9 @@
 #include <lualib.h>
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +42,12 @@ static void laction(int sig) {
   *md_interrupt_flag() = 1;
   if (globalL) lua_sethook(globalL, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
-/* at the prompt: drop the line being typed and show a fresh prompt */
+/* at the prompt: only note it; read_line() drops the line (and a statement
+** being continued) and shows a fresh prompt */
+static volatile sig_atomic_t prompt_sigint;
 static void prompt_action(int sig) {
   (void)sig;
-  (void)!write(1, "\n", 1);
-  rl_replace_line("", 0);
-  rl_on_new_line();
-  rl_redisplay();
+  prompt_sigint = 1;
 }
 /* }====================================================== */
 
@@ -67,9 +68,9 @@ static int docall(lua_State *L, int narg, int nres) {
   lua_insert(L, base);
   globalL = L;
   *md_interrupt_flag() = 0;
-  signal(SIGINT, laction);
+  void (*old)(int) = signal(SIGINT, laction);
   int st = lua_pcall(L, narg, nres, base);
-  signal(SIGINT, prompt_action);
+  signal(SIGINT, old == SIG_ERR ? SIG_DFL : old);
   lua_sethook(L, NULL, 0, 0);
   *md_interrupt_flag() = 0;
   lua_remove(L, base);
@@ -234,11 +235,68 @@ static int incomplete(lua_State *L, int st) {
   return 0;
 }
 
-/* read a statement (maybe several lines); leaves a compiled chunk on the
-** stack, or returns -1 at end of input */
+/* One line from the terminal through readline's callback interface, so that
+** Ctrl-C at a prompt can end the wait: returns 0 with *out the line, -1 at
+** end of input, 1 when Ctrl-C dropped the line. */
+static char *cb_line;
+static int cb_done;
+static void cb_handler(char *line) {
+  cb_line = line;
+  cb_done = 1;
+  rl_callback_handler_remove();
+}
+
+static int read_line(const char *prompt, char **out) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = prompt_action; /* no SA_RESTART: select() returns EINTR */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old);
+  prompt_sigint = 0;
+  cb_done = 0;
+  cb_line = NULL;
+  fflush(stdout);
+  rl_callback_handler_install(prompt, cb_handler);
+  int rc = 0;
+  while (!cb_done) {
+    if (prompt_sigint) { /* Ctrl-C: forget the line, start again */
+      prompt_sigint = 0;
+      rl_free_line_state();
+      rl_callback_sigcleanup();
+      rl_cleanup_after_signal();
+      rl_callback_handler_remove();
+      (void)!write(1, "^C\n", 3);
+      rc = 1;
+      break;
+    }
+    fd_set fds;
+    int fd = fileno(rl_instream ? rl_instream : stdin);
+    FD_ZERO(&fds);
+    FD_SET(fd, &fds);
+    int n = select(fd + 1, &fds, NULL, NULL, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      rl_callback_handler_remove();
+      rc = -1;
+      break;
+    }
+    if (n > 0) rl_callback_read_char();
+  }
+  sigaction(SIGINT, &old, NULL);
+  if (rc == 0 && !cb_line) rc = -1;
+  *out = rc == 0 ? cb_line : NULL;
+  if (rc != 0) free(cb_line);
+  return rc;
+}
+
+/* read a statement (maybe several lines); leaves a compiled chunk (or nil
+** for nothing to run) on the stack, or an error message; returns -1 at end
+** of input */
 static int loadline(lua_State *L) {
-  char *line = readline("md> ");
-  if (!line) return -1;
+  char *line;
+  int r;
+  while ((r = read_line("md> ", &line)) == 1) {} /* Ctrl-C: a fresh prompt */
+  if (r < 0) return -1;
   if (!*line) {
     free(line);
     lua_pushnil(L);
@@ -261,25 +319,26 @@ static int loadline(lua_State *L) {
   }
   lua_pop(L, 1);
   /* a statement, possibly continued */
-  luaL_Buffer b;
   size_t len = strlen(line);
-  char *buf = malloc(len + 1);
-  if (!buf) {
-    free(line);
-    return -1;
-  }
-  memcpy(buf, line, len + 1);
-  free(line);
+  char *buf = line;
   for (;;) {
     st = luaL_loadbuffer(L, buf, len, "=stdin");
     if (!incomplete(L, st)) break;
-    char *more = readline(">>  ");
-    if (!more) break;
+    char *more;
+    r = read_line(">>  ", &more);
+    if (r != 0) { /* Ctrl-C drops the whole statement; end of input ends */
+      if (len) add_history(buf);
+      free(buf);
+      if (r < 0) return -1;
+      lua_pushnil(L);
+      return LUA_OK;
+    }
     size_t ml = strlen(more);
     char *nb = realloc(buf, len + ml + 2);
     if (!nb) {
       free(more);
-      break;
+      free(buf);
+      return -1;
     }
     buf = nb;
     buf[len++] = '\n';
@@ -287,7 +346,6 @@ static int loadline(lua_State *L) {
     len += ml;
     free(more);
   }
-  (void)b;
   add_history(buf);
   free(buf);
   return st;
@@ -311,7 +369,6 @@ static void repl(lua_State *L) {
     snprintf(histfile, sizeof histfile, "%s/.mdoctor_history", home);
     read_history(histfile);
   }
-  signal(SIGINT, prompt_action);
   printf("mdoctor %s (Lua %s.%s, %s)  -- md = require \"mdoctor\" is loaded; md.who(), Ctrl-D quits\n",
          MD_VERSION, LUA_VERSION_MAJOR, LUA_VERSION_MINOR, md_blas_info());
   for (;;) {

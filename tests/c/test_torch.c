@@ -4,8 +4,9 @@
 ** adaptive average pool, linear, cross entropy) rebuilt from
 ** tests/fixtures/convnet.safetensors (written by tests/gen_fixtures.py, torch
 ** in float64) and checked for the logits, the loss, the loss gradient of
-** every parameter, and three Model-Doctor quantities with their gradients
-** with respect to every parameter (double backward):
+** every parameter (md_backward into .grad, and md_grad), and three
+** Model-Doctor quantities with their gradients with respect to every
+** parameter (double backward):
 **
 **   sel = sum_b logits[b, y_b]
 **   Q   = sum(relu(d sel / d m) * mask)       m: after the residual add
@@ -72,8 +73,9 @@ static void cmp(const char *name, const md_tensor *got, const md_tensor *want, d
   check_close(nm, got, want, 1e-4, 1e-4 * (m > floor ? m : floor));
 }
 
-/* gradients of one family (NULL = not reached = zero) against prefix.<p> */
-static void cmp_family(const char *prefix, md_tensor **g) {
+/* gradients of one family (NULL = not reached = zero) against prefix.<p>;
+** the checks are named label<p> */
+static void cmp_family(const char *prefix, const char *label, md_tensor **g) {
   double scale = 0;
   char nm[96];
   for (int i = 0; i < NP; i++) {
@@ -82,10 +84,12 @@ static void cmp_family(const char *prefix, md_tensor **g) {
     if (m > scale) scale = m;
   }
   for (int i = 0; i < NP; i++) {
+    char lb[96];
     snprintf(nm, sizeof nm, "%s%s", prefix, pname[i]);
+    snprintf(lb, sizeof lb, "%s%s", label, pname[i]);
     md_tensor *w = ref(nm);
     md_tensor *z = g[i] || !w ? NULL : md_zeros(w->ndim, w->shape);
-    cmp(nm, g[i] ? g[i] : z, w, 0.01 * scale);
+    cmp(lb, g[i] ? g[i] : z, w, 0.01 * scale);
     md_release(z);
   }
 }
@@ -141,11 +145,16 @@ static void run(void) {
   cmp("logits", logits, ref("logits"), 0);
   cmp("loss", loss, ref("loss"), 0);
 
-  /* the cross-entropy gradient; every graph is kept (retain_graph) because
-  ** the next quantities run through the same forward nodes */
+  /* the cross-entropy gradient, by md_backward into .grad and by md_grad;
+  ** every graph is kept (retain_graph): the next quantities run through the
+  ** same forward nodes */
+  if (!loss || md_backward(loss, NULL, 0, 1) != MD_OK)
+    report(0, "torch backward of the loss", "%s", md_last_error());
+  for (int i = 0; i < NP; i++) gr[i] = P[i] ? P[i]->grad : NULL;
+  cmp_family("grad.", "backward .grad of ", gr);
   if (!loss || md_grad(1, &loss, NULL, NP, P, gr, 0, 1, 1) != MD_OK)
     report(0, "torch grad of the loss", "%s", md_last_error());
-  cmp_family("grad.", gr);
+  cmp_family("grad.", "grad.", gr);
   for (int i = 0; i < NP; i++) md_release(gr[i]);
 
   /* Q: the gradient at m, made a differentiable function (create_graph) */
@@ -160,7 +169,7 @@ static void run(void) {
   memset(gr, 0, sizeof gr);
   if (!Q || md_grad(1, &Q, NULL, NP, P, gr, 0, 1, 1) != MD_OK)
     report(0, "torch dQ", "%s", md_last_error());
-  cmp_family("dQ.", gr);
+  cmp_family("dQ.", "dQ.", gr);
   for (int i = 0; i < NP; i++) md_release(gr[i]);
 
   /* Q1: cut at conv1's output; double backward through the whole middle */
@@ -174,7 +183,7 @@ static void run(void) {
   memset(gr, 0, sizeof gr);
   if (!Q1 || md_grad(1, &Q1, NULL, NP, P, gr, 0, 1, 1) != MD_OK)
     report(0, "torch dQ1", "%s", md_last_error());
-  cmp_family("dQ1.", gr);
+  cmp_family("dQ1.", "dQ1.", gr);
   for (int i = 0; i < NP; i++) md_release(gr[i]);
 
   /* Q2: J = 3 noisy copies of m batched along the batch dim */
@@ -193,7 +202,7 @@ static void run(void) {
   memset(gr, 0, sizeof gr);
   if (!Q2 || md_grad(1, &Q2, NULL, NP, P, gr, 0, 0, 1) != MD_OK)
     report(0, "torch dQ2", "%s", md_last_error());
-  cmp_family("dQ2.", gr);
+  cmp_family("dQ2.", "dQ2.", gr);
   for (int i = 0; i < NP; i++) md_release(gr[i]);
   md_scope_free(&s);
 }
