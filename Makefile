@@ -79,3 +79,7 @@ depend:
 
 clean:
 	rm -rf build build-asan
+
+# the main job: the Model Doctor pipeline on Fashion-MNIST (README)
+run: deps all
+	$(BUILD)/mdoctor recipes/doctor.lua $(ARGS)
