@@ -6,19 +6,15 @@
 **   build/bench/bench_conv            all shapes, 1 and 2 threads
 **   MD_BLIS_ARCH=3 build/bench/...    the same with BLIS's haswell kernels
 **   BENCH_THREADS=2 ...               one thread count only
+**   BENCH_MALLOC=default ...          keep glibc's malloc settings (see main)
 */
-#include "md.h"
+#include "internal.h" /* md_sgemm: the benchmark calls BLIS through the same door as the ops */
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* md_sgemm is core-internal; the benchmark calls the same BLIS routine
-** through it so that both sides see the same kernels and threads */
-void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-              int64_t rsa, int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta,
-              float *c, int64_t rsc, int64_t csc);
 
 typedef struct shape {
   const char *net, *name;
@@ -151,10 +147,22 @@ static void run_threads(int threads) {
 }
 
 int main(void) {
+  /* glibc hands blocks of more than a few MB back to the kernel on free, so
+  ** every op's fresh output and scratch buffers are page-faulted in again;
+  ** in this VM that cost up to 10x the arithmetic (512->512 @2 bwd_weight:
+  ** 85 ms instead of 11).  Keep freed memory in the heap, as a long-running
+  ** host should; BENCH_MALLOC=default shows the difference. */
+  const char *mode = getenv("BENCH_MALLOC");
+  int keep = !(mode && !strcmp(mode, "default"));
+  if (keep) {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  }
   md_init();
   md_manual_seed(1);
   md_set_grad_enabled(0);
-  printf("bench_conv: GFLOP/s = 2*N*K*Ho*Wo*C/g*R*S / median time; %% = of sgemm 1024^3\n");
+  printf("bench_conv: GFLOP/s = 2*N*K*Ho*Wo*C/g*R*S / median time; %% = of sgemm 1024^3; malloc %s\n",
+         keep ? "keeps freed memory" : "default");
   const char *only = getenv("BENCH_THREADS");
   if (only && atoi(only) > 0) {
     run_threads(atoi(only));

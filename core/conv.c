@@ -7,15 +7,20 @@
 ** made of the other two (and of conv2d itself), and gradients of any order
 ** come out of the same three kernels.
 **
-** General path: im2col of a chunk of the batch into a column matrix
-** col [C*R*S, nb*Ho*Wo] (row (c,r,s), column (image, oh, ow)), then one
-** sgemm per group.  Putting several images side by side keeps the GEMM wide
-** when the feature maps are small (a 4x4 map gives only 16 columns per
-** image).  With a single image per chunk the GEMM writes straight into the
-** NCHW result; otherwise the [K, nb*Ho*Wo] result is scattered back.
-** 1x1 stride-1 unpadded convolutions need no im2col: the input already is
-** the column matrix.  Depthwise convolutions (one input channel per group)
-** are too thin for a GEMM and use direct loops.
+** General path: im2col into a column matrix col [C*R*S, columns] (row
+** (c,r,s), column (image, oh, ow)) one block of columns at a time, then one
+** sgemm per group:  y = W col,  gcol = W^T gy (then col2im),  gw = gy col^T.
+** A block holds a few output rows of one image when the maps are large (the
+** GEMM then reads and writes the NCHW tensors in place through strides), or
+** several whole images side by side when they are small (a 4x4 map gives
+** only 16 columns per image; those are gathered and scattered).  1x1
+** stride-1 unpadded convolutions need no im2col: the input already is the
+** column matrix.  Depthwise convolutions (one input channel per group) are
+** too thin for a GEMM and use direct loops.
+**
+** Measured on a 2-core Zen 4 with BLIS's skx kernels (BENCHMARKS.md): the
+** large 3x3 convolutions run at 70-85% of the sgemm rate; what is lost goes
+** to im2col/col2im, which cost one pass over the column matrix per GEMM.
 */
 #include "internal.h"
 
@@ -26,16 +31,15 @@
 /* md_err wants a literal op name; these messages are shared by the three ops */
 #define cerr(op, fmt, ...) md_set_error("%s: " fmt, (op), __VA_ARGS__)
 
-/* blocking of the column matrix (see the GEMM-path kernels); tunable from
-** the environment while we measure */
-static int64_t tune_env(const char *name, int64_t dflt) {
-  const char *e = getenv(name);
-  return e && atoll(e) > 0 ? atoll(e) : dflt;
-}
-static int64_t tune_blk_bytes(void) { return tune_env("MDCONV_BLK_BYTES", (int64_t)2 << 20); }
-static int64_t tune_qmin(void) { return tune_env("MDCONV_QMIN", 256); }
-static int64_t tune_qmax(void) { return tune_env("MDCONV_QMAX", 4096); }
-static int64_t tune_orient(void) { return tune_env("MDCONV_ORIENT", 1); }
+/* blocking of the column matrix (see the GEMM-path kernels): a block of
+** about BLK_BYTES (measured best at 2-4 MB on a 2-core Zen 4: bigger blocks
+** fall out of the caches before BLIS packs them), but between QMIN and QMAX
+** columns so that the GEMM stays wide enough and the buffers bounded */
+#define BLK_BYTES ((int64_t)2 << 20)
+#define QMIN 256
+#define QMAX 4096
+/* bwd_weight computes gw^T (CRS, K) when K is below this (see there) */
+#define BWW_TRANSPOSED_BELOW 256
 
 typedef struct geom {
   int64_t N, C, H, W; /* input */
@@ -141,19 +145,16 @@ typedef struct plan {
 
 static plan make_plan(const geom *g) {
   int64_t CRS = g->C * g->R * g->S, P = g->Ho * g->Wo;
-  int64_t q = tune_blk_bytes() / ((CRS > 0 ? CRS : 1) * (int64_t)sizeof(float));
-  if (q < tune_qmin()) q = tune_qmin();
-  if (q > tune_qmax()) q = tune_qmax();
-  plan pl;
-  if (P >= q) {
-    pl.nb = 1;
-    pl.rb = q / g->Wo < 1 ? 1 : q / g->Wo;
-    if (pl.rb > g->Ho) pl.rb = g->Ho;
-  } else {
-    pl.nb = (q + P - 1) / P;
-    if (pl.nb > g->N) pl.nb = g->N;
-    if (pl.nb < 1) pl.nb = 1;
-    pl.rb = g->Ho;
+  int64_t q = BLK_BYTES / ((CRS > 0 ? CRS : 1) * (int64_t)sizeof(float));
+  if (q < QMIN) q = QMIN;
+  if (q > QMAX) q = QMAX;
+  plan pl = {1, g->Ho, 0};
+  if (P >= q) { /* rows of one image, in blocks of equal size (no thin last one) */
+    int64_t rb = q / g->Wo < 1 ? 1 : q / g->Wo, nblk = (g->Ho + rb - 1) / rb;
+    pl.rb = (g->Ho + nblk - 1) / nblk;
+  } else if (g->N > 0) { /* whole images, likewise */
+    int64_t nb = (q + P - 1) / P, nblk = (g->N + nb - 1) / nb;
+    pl.nb = (g->N + nblk - 1) / nblk;
   }
   pl.maxcol = pl.nb * pl.rb * g->Wo;
   return pl;
@@ -231,6 +232,7 @@ static void col2im(float *x, const float *col, const block *b, const geom *g) {
           if (ih < 0 || ih >= H) continue;
           float *dst = xp + ih * W;
           if (g->sw == 1)
+#pragma omp simd
             for (int64_t ow = lo; ow < hi; ow++) dst[ow + off] += src[ow];
           else
             for (int64_t ow = lo; ow < hi; ow++) dst[ow * g->sw + off] += src[ow];
@@ -257,15 +259,16 @@ static void scatter_block(float *t, const float *m, const float *bias, const blo
       float *dst = t + ((b->n0 + j) * rows + i) * P + b->q0;
       const float *src = m + i * b->ncol + j * b->qn;
       float bv = bias ? bias[i] : 0.0f;
+#pragma omp simd
       for (int64_t q = 0; q < b->qn; q++) dst[q] = src[q] + bv;
     }
 }
 
-/* dst (cols, rows) <- src (rows, cols)^T + bias[dst row] (bias may be NULL),
-** leading dims lds, ldd; in 32x32 tiles so that both sides move whole cache
-** lines (a plain loop misses on every element of the strided side) */
-static void transpose(float *dst, const float *src, const float *bias, int64_t rows, int64_t cols,
-                      int64_t lds, int64_t ldd) {
+/* dst (cols, rows) <- src (rows, cols)^T, leading dims lds, ldd; in 32x32
+** tiles so that both sides move whole cache lines (a plain loop misses on
+** every element of the strided side) */
+static void transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t lds,
+                      int64_t ldd) {
   const int64_t T = 32, nct = (cols + T - 1) / T;
 #pragma omp parallel for schedule(static) if (rows * cols >= MD_PAR_MIN)
   for (int64_t ct = 0; ct < nct; ct++) {
@@ -273,25 +276,16 @@ static void transpose(float *dst, const float *src, const float *bias, int64_t r
     for (int64_t i0 = 0; i0 < rows; i0 += T) {
       int64_t i1 = i0 + T < rows ? i0 + T : rows;
       for (int64_t j = j0; j < j1; j++) {
-        float bv = bias ? bias[j] : 0.0f, *d = dst + j * ldd;
-        for (int64_t i = i0; i < i1; i++) d[i] = src[i * lds + j] + bv;
+        float *d = dst + j * ldd;
+        for (int64_t i = i0; i < i1; i++) d[i] = src[i * lds + j];
       }
     }
   }
 }
 
-/* block b of t (N, rows, P) <- m^T + bias[row], m (ncol, rows) */
-static void scatter_block_t(float *t, const float *m, const float *bias, const block *b, int64_t rows,
-                            int64_t P) {
-  for (int64_t j = 0; j < b->nb; j++)
-    transpose(t + (b->n0 + j) * rows * P + b->q0, m + j * b->qn * rows, bias, b->qn, rows, rows, P);
-}
-
 /* y (N,K,Ho,Wo) <- x (N,C,H,W) conv w (K,C/G,R,S) + b (K) or NULL.
-** When the block has more columns than K, the GEMM runs transposed,
-** y^T (ncol, K) = col^T W^T: BLIS's kernels do better with the long dim as
-** rows of C (measured 1.3x for K=64), and the transpose back costs one pass
-** over y. */
+** (Computing y^T = col^T W^T instead, to give BLIS the long dim as rows,
+** measured no faster once the transpose back into NCHW is paid.) */
 static int gemm_forward(float *y, const float *x, const float *w, const float *b, const geom *g) {
   const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
   const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
@@ -318,25 +312,21 @@ static int gemm_forward(float *y, const float *x, const float *w, const float *b
     } else {
       im2col(col, x, &bk, g);
     }
-    if (ncol >= tune_orient() * K) { /* y^T = col^T W^T into obuf (ncol, K) */
-      for (int64_t gi = 0; gi < G; gi++)
-        md_sgemm(0, 0, ncol, Kg, CgRS, 1.0f, cm + gi * CgRS * crs, 1, crs, w + gi * Kg * CgRS, 1, CgRS,
-                 0.0f, obuf + gi * Kg, K, 1);
-      scatter_block_t(y, obuf, b, &bk, K, P);
-    } else if (bk.nb == 1) { /* straight into y[n] (K, P), bias first */
-      float *out = y + bk.n0 * K * P + bk.q0;
+    /* one image: straight into y[n] (K, P) through its row stride, bias
+    ** first so that the GEMM adds to it; several: into obuf, then scatter */
+    float *out = obuf;
+    int64_t ors = ncol;
+    if (bk.nb == 1) {
+      out = y + bk.n0 * K * P + bk.q0;
+      ors = P;
       if (b)
         for (int64_t k = 0; k < K; k++)
           for (int64_t q = 0; q < ncol; q++) out[k * P + q] = b[k];
-      for (int64_t gi = 0; gi < G; gi++)
-        md_sgemm(0, 0, Kg, ncol, CgRS, 1.0f, w + gi * Kg * CgRS, CgRS, 1, cm + gi * CgRS * crs, crs, 1,
-                 b ? 1.0f : 0.0f, out + gi * Kg * P, P, 1);
-    } else {
-      for (int64_t gi = 0; gi < G; gi++)
-        md_sgemm(0, 0, Kg, ncol, CgRS, 1.0f, w + gi * Kg * CgRS, CgRS, 1, cm + gi * CgRS * crs, crs, 1,
-                 0.0f, obuf + gi * Kg * ncol, ncol, 1);
-      scatter_block(y, obuf, b, &bk, K, P);
     }
+    for (int64_t gi = 0; gi < G; gi++)
+      md_sgemm(0, 0, Kg, ncol, CgRS, 1.0f, w + gi * Kg * CgRS, CgRS, 1, cm + gi * CgRS * crs, crs, 1,
+               bk.nb == 1 && b ? 1.0f : 0.0f, out + gi * Kg * ors, ors, 1);
+    if (bk.nb > 1) scatter_block(y, obuf, b, &bk, K, P);
   }
   md_free(col);
   md_free(obuf);
@@ -386,26 +376,30 @@ static int gemm_bwd_input(float *gx, const float *gy, const float *w, const geom
   return 1;
 }
 
-/* gw (K,C/G,R,S) <- x (N,C,H,W) and gy (N,K,Ho,Wo).  Computed transposed,
-** gw^T (CRS, K) = col gy^T summed over the blocks (measured 2x faster than
-** gy col^T for K=64: the long dim becomes the rows of C), then transposed
-** into place. */
+/* gw (K,C/G,R,S) <- x (N,C,H,W) and gy (N,K,Ho,Wo): gw = gy col^T summed
+** over the blocks.  For fewer than BWW_TRANSPOSED_BELOW output channels it
+** is computed transposed, gw^T (CRS, K) = col gy^T, and transposed into
+** place: BLIS does much better with the long dim as the rows of C (measured
+** 2x for K=64); for large K both ways run alike and the direct one saves
+** the transpose. */
 static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
   const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
   const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
-  const int pw = is_pointwise(g);
+  const int pw = is_pointwise(g), tr = Kg < BWW_TRANSPOSED_BELOW;
   plan pl = make_plan(g);
   float *col = md_alloc(sizeof(float) * (size_t)(CRS * pl.maxcol));
   float *gbuf = md_alloc(sizeof(float) * (size_t)(K * pl.maxcol));
-  float *gwt = md_alloc(sizeof(float) * (size_t)(CgRS * K)); /* G blocks (CgRS, Kg) */
-  if (!col || !gbuf || !gwt) {
+  float *gwt = tr ? md_alloc(sizeof(float) * (size_t)(CgRS * K)) : NULL; /* G blocks (CgRS, Kg) */
+  if (!col || !gbuf || (tr && !gwt)) {
     md_free(col);
     md_free(gbuf);
     md_free(gwt);
     return 0;
   }
-  memset(gwt, 0, sizeof(float) * (size_t)(CgRS * K));
+  float *acc = tr ? gwt : gw;
+  if (g->N == 0) memset(acc, 0, sizeof(float) * (size_t)(CgRS * K));
   block bk = {0};
+  float beta = 0.0f; /* the first block sets, the others add */
   while (next_block(&bk, &pl, g)) {
     const int64_t ncol = bk.ncol;
     const float *cm = col, *gm = gy + bk.n0 * K * P + bk.q0;
@@ -423,12 +417,18 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
       gm = gbuf;
       grs = ncol;
     }
-    for (int64_t gi = 0; gi < G; gi++) /* gy_g^T (ncol, Kg) read through strides */
-      md_sgemm(0, 0, CgRS, Kg, ncol, 1.0f, cm + gi * CgRS * crs, crs, 1, gm + gi * Kg * grs, 1, grs, 1.0f,
-               gwt + gi * CgRS * Kg, Kg, 1);
+    for (int64_t gi = 0; gi < G; gi++) {
+      const float *cg = cm + gi * CgRS * crs, *yg = gm + gi * Kg * grs;
+      if (tr) /* col_g (CgRS, ncol) x gy_g^T (ncol, Kg), the latter through strides */
+        md_sgemm(0, 0, CgRS, Kg, ncol, 1.0f, cg, crs, 1, yg, 1, grs, beta, gwt + gi * CgRS * Kg, Kg, 1);
+      else /* gy_g (Kg, ncol) x col_g^T (ncol, CgRS) */
+        md_sgemm(0, 0, Kg, CgRS, ncol, 1.0f, yg, grs, 1, cg, 1, crs, beta, gw + gi * Kg * CgRS, CgRS, 1);
+    }
+    beta = 1.0f;
   }
-  for (int64_t gi = 0; gi < G; gi++)
-    transpose(gw + gi * Kg * CgRS, gwt + gi * CgRS * Kg, NULL, CgRS, Kg, Kg, CgRS);
+  if (tr)
+    for (int64_t gi = 0; gi < G; gi++)
+      transpose(gw + gi * Kg * CgRS, gwt + gi * CgRS * Kg, CgRS, Kg, Kg, CgRS);
   md_free(col);
   md_free(gbuf);
   md_free(gwt);
@@ -462,6 +462,7 @@ static void dw_forward(float *y, const float *x, const float *w, const float *b,
           int64_t off = s * g->dw - g->pw, lo, hi;
           valid_range(&lo, &hi, off, sw, Wo, W);
           float wv = wk[r * S + s];
+#pragma omp simd
           for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sw + off];
         }
       }
@@ -490,6 +491,7 @@ static void dw_bwd_input(float *gx, const float *gy, const float *w, const geom 
             int64_t off = s * g->dw - g->pw, lo, hi;
             valid_range(&lo, &hi, off, sw, Wo, W);
             float wv = wk[r * S + s];
+#pragma omp simd
             for (int64_t ow = lo; ow < hi; ow++) xr[ow * sw + off] += wv * yr[ow];
           }
         }
@@ -517,6 +519,7 @@ static void dw_bwd_weight(float *gw, const float *x, const float *gy, const geom
             if (ih < 0 || ih >= H) continue;
             const float *xr = xp + ih * W, *yr = yp + oh * Wo;
             float part = 0;
+#pragma omp simd reduction(+ : part)
             for (int64_t ow = lo; ow < hi; ow++) part += yr[ow] * xr[ow * sw + off];
             acc += part;
           }

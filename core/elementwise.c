@@ -17,7 +17,7 @@ int md_broadcast_shape(const char *op, const md_tensor *a, const md_tensor *b, i
     int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
     if (sa != sb && sa != 1 && sb != 1) {
       md_set_error("%s: shapes %s and %s cannot be broadcast (dim %d: %lld vs %lld)", op, md_shp(a),
-                   md_shp(b), i, (long long)sa, (long long)sb);
+                   md_shp(b), md_dim_show(i), (long long)sa, (long long)sb);
       return -1;
     }
     out[i] = sa == 1 ? sb : sa;

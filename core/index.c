@@ -37,7 +37,7 @@ static int check_gs(const char *op, int nd, const int64_t *xshape, int dim, cons
   for (int i = 0; i < nd; i++)
     if (i != dim && idx->shape[i] > xshape[i]) {
       md_set_error("%s: index of shape %s is larger than the data (%s) in dim %d", op, md_shp(idx),
-                   md_shp_raw(nd, xshape), i);
+                   md_shp_raw(nd, xshape), md_dim_show(i));
       return 0;
     }
   return check_index(op, idx, nd ? xshape[dim] : 1, "the indexed dim");
@@ -215,7 +215,7 @@ md_tensor *md_index_add(int64_t size, int dim, const md_tensor *idx, const md_te
   if (d < 0 || src->ndim == 0) return NULL;
   if (src->shape[d] != idx->shape[0]) {
     md_set_error("index_add: src of shape %s has %lld entries in dim %d but the index has %lld",
-                 md_shp(src), (long long)src->shape[d], dim, (long long)idx->shape[0]);
+                 md_shp(src), (long long)src->shape[d], md_dim_show(dim), (long long)idx->shape[0]);
     return NULL;
   }
   if (size < 0 || !check_index("index_add", idx, size, "the output dim")) return NULL;

@@ -103,6 +103,8 @@ int md_check_i64(const char *op, const char *arg, const md_tensor *t);
 int md_check_ndim(const char *op, const char *arg, const md_tensor *t, int ndim);
 /* normalise a possibly negative dim; -1 with error if out of range */
 int md_wrap_dim(const char *op, int dim, int ndim);
+/* a dim as messages show it (see md_set_dim_base) */
+int md_dim_show(int dim);
 /* short shape string in a rotating static buffer (for messages) */
 const char *md_shp(const md_tensor *t);
 const char *md_shp_raw(int ndim, const int64_t *shape);

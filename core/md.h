@@ -32,6 +32,9 @@
 typedef enum { MD_OK = 0, MD_ERR = -1, MD_ENOMEM = -2, MD_EINTR = -3 } md_status;
 
 const char *md_last_error(void);
+/* messages show dims counted from this base (0 as C; the Lua binding sets 1,
+** so "dim 3" means what the Lua user typed) */
+void md_set_dim_base(int base);
 /* printf-style; also used by the Lua binding and datasets/ */
 void md_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 md_status md_last_status(void);
@@ -313,6 +316,35 @@ int md_safetensors_save(const char *path, int n, const md_named *items);
 ** tensor refs; free with md_named_free */
 int md_safetensors_load(const char *path, int *n, md_named **items);
 void md_named_free(int n, md_named *items);
+/* }====================================================== */
+
+/* {====================================================== masks
+** Object masks for Model Doctor's space-wise constraint (core/mask.c).  No
+** grad: the results never require grad.  A mask is a float tensor (H,W),
+** (N,H,W) or (N,C,H,W) whose last two dims are spatial, 1 = object, 0 =
+** background (other values: see each op).
+**
+** md_mask_resize: to (N,C,h,w) -- (H,W) gives (1,1,h,w), (N,H,W) gives
+**   (N,1,h,w).  AREA-AVERAGE then THRESHOLD: an output cell covers the input
+**   rectangle [i*H/h, (i+1)*H/h) x [j*W/w, (j+1)*W/w); it is 1 when at least
+**   half of that area is object (>= 0.5), else 0.  Why not nearest: nearest
+**   reads one input pixel per cell, so thin parts vanish or appear with the
+**   grid's alignment (aliasing) and a one-pixel shift can flip whole cells of
+**   a 7x7 feature map; the area fraction is what "this cell sees the
+**   object" means, is stable under shifts, and equals nearest for integer
+**   upscaling.
+** md_mask_dilate / md_mask_erode: max / min over the square (Chebyshev)
+**   neighbourhood |dy| <= r, |dx| <= r, same shape as the input.  Pixels
+**   outside the image are ignored (not background), so an object touching
+**   the border is not eaten from the border by erosion.  r = 0 copies.
+** md_mask_expand: px > 0 dilates by px, px < 0 erodes by -px, 0 copies.
+** md_mask_for_layer: the paper's recipe -- expand by expand_px pixels in
+**   INPUT space (30 px worked best), then resize to the layer's h x w. */
+md_tensor *md_mask_resize(const md_tensor *mask, int64_t h, int64_t w);
+md_tensor *md_mask_dilate(const md_tensor *mask, int r);
+md_tensor *md_mask_erode(const md_tensor *mask, int r);
+md_tensor *md_mask_expand(const md_tensor *mask, int px);
+md_tensor *md_mask_for_layer(const md_tensor *mask, int expand_px, int64_t h, int64_t w);
 /* }====================================================== */
 
 #endif

@@ -124,7 +124,7 @@ static int dim_flags(const char *op, const md_tensor *x, int n, const int *dims,
     if (d < 0) return 0;
     if (x->ndim == 0) continue;
     if (red[d]) {
-      md_set_error("%s: dim %d given twice", op, dims[i]);
+      md_set_error("%s: dim %d given twice", op, md_dim_show(dims[i]));
       return 0;
     }
     red[d] = 1;
@@ -332,7 +332,7 @@ static int max_common(const char *op, const md_tensor *x, int dim, int keepdim, 
     return 0;
   }
   if (x->shape[d] == 0) {
-    md_set_error("%s: dim %d of shape %s is empty", op, dim, md_shp(x));
+    md_set_error("%s: dim %d of shape %s is empty", op, md_dim_show(dim), md_shp(x));
     return -1;
   }
   *outer = 1;

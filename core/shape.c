@@ -108,7 +108,7 @@ md_tensor *md_flatten(const md_tensor *x, int start, int end) {
   if (s < 0 || e < 0) return NULL;
   if (x->ndim == 0) return md_reshape(x, 1, (int64_t[]){1});
   if (s > e) {
-    md_set_error("flatten: start_dim %d comes after end_dim %d", start, end);
+    md_set_error("flatten: start_dim %d comes after end_dim %d", md_dim_show(start), md_dim_show(end));
     return NULL;
   }
   int64_t sh[MD_MAX_DIMS];
@@ -140,7 +140,7 @@ md_tensor *md_permute(const md_tensor *x, const int *perm) {
     int d = md_wrap_dim("permute", perm[i], x->ndim);
     if (d < 0) return NULL;
     if (seen[d]++) {
-      md_set_error("permute: dim %d repeated in the permutation", perm[i]);
+      md_set_error("permute: dim %d repeated in the permutation", md_dim_show(perm[i]));
       return NULL;
     }
     p[i] = d;
@@ -182,7 +182,7 @@ md_tensor *md_slice(const md_tensor *x, int dim, int64_t start, int64_t len) {
   if (d < 0) return NULL;
   if (start < 0 || len < 0 || start + len > x->shape[d]) {
     md_set_error("slice: [%lld, %lld) is out of range for dim %d of shape %s", (long long)start,
-                 (long long)(start + len), dim, md_shp(x));
+                 (long long)(start + len), md_dim_show(dim), md_shp(x));
     return NULL;
   }
   int64_t sh[MD_MAX_DIMS];
@@ -251,7 +251,7 @@ md_tensor *md_pad_dim(const md_tensor *x, int dim, int64_t before, int64_t after
   if (d < 0) return NULL;
   if (before < 0 || after < 0) {
     md_set_error("pad: negative padding (%lld, %lld) on dim %d of shape %s", (long long)before,
-                 (long long)after, dim, md_shp(x));
+                 (long long)after, md_dim_show(dim), md_shp(x));
     return NULL;
   }
   int64_t sh[MD_MAX_DIMS];
@@ -315,7 +315,7 @@ md_tensor *md_cat(int n, md_tensor *const *xs, int dim) {
     for (int j = 0; ok && j < x->ndim; j++) ok = j == d || x->shape[j] == x0->shape[j];
     if (!ok) {
       md_set_error("cat: tensor %d has shape %s but tensor 1 has shape %s (only dim %d may differ)",
-                   i + 1, md_shp(x), md_shp(x0), dim);
+                   i + 1, md_shp(x), md_shp(x0), md_dim_show(dim));
       return NULL;
     }
     sh[d] += x->shape[d];
@@ -347,7 +347,7 @@ int md_split(const md_tensor *x, int dim, int n, const int64_t *sizes, md_tensor
     tot += sizes[i];
   }
   if (tot != x->shape[d]) {
-    md_set_error("split: sizes add up to %lld but dim %d of shape %s has %lld", (long long)tot, dim,
+    md_set_error("split: sizes add up to %lld but dim %d of shape %s has %lld", (long long)tot, md_dim_show(dim),
                  md_shp(x), (long long)x->shape[d]);
     return MD_ERR;
   }

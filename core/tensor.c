@@ -16,6 +16,9 @@ static _Thread_local char errbuf[1024];
 static _Thread_local md_status errstatus = MD_OK;
 static volatile int interrupt_flag;
 
+static _Thread_local int dim_base;
+void md_set_dim_base(int base) { dim_base = base; }
+int md_dim_show(int d) { return d >= 0 ? d + dim_base : d; }
 const char *md_last_error(void) { return errbuf[0] ? errbuf : "no error"; }
 md_status md_last_status(void) { return errstatus; }
 void md_clear_error(void) {
@@ -109,9 +112,18 @@ void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
     return;
   }
   float al = alpha, be = beta;
-  bli_sgemm(transa ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, transb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
-            (dim_t)m, (dim_t)n, (dim_t)k, &al, (float *)a, (inc_t)rsa, (inc_t)csa, (float *)b,
-            (inc_t)rsb, (inc_t)csb, &be, c, (inc_t)rsc, (inc_t)csc);
+  /* a small product gains nothing from a second thread and pays the
+  ** fork/join (and, on a loaded machine, waiting for a busy core): run it on
+  ** one.  LeNet-sized layers are all below this. */
+  rntm_t rntm;
+  bli_rntm_init(&rntm);
+  if ((double)m * (double)n * (double)k < 64.0 * 64.0 * 64.0 || nthreads == 1)
+    bli_rntm_set_num_threads(1, &rntm);
+  else
+    bli_rntm_set_num_threads(nthreads, &rntm);
+  bli_sgemm_ex(transa ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, transb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+               (dim_t)m, (dim_t)n, (dim_t)k, &al, (float *)a, (inc_t)rsa, (inc_t)csa, (float *)b,
+               (inc_t)rsb, (inc_t)csb, &be, c, (inc_t)rsc, (inc_t)csc, NULL, &rntm);
 }
 /* }====================================================== */
 
@@ -536,7 +548,7 @@ int md_check_ndim(const char *op, const char *arg, const md_tensor *t, int ndim)
 int md_wrap_dim(const char *op, int dim, int ndim) {
   int d = dim < 0 ? dim + ndim : dim;
   if (d < 0 || d >= (ndim > 0 ? ndim : 1)) {
-    md_set_error("%s: dim %d out of range for a tensor with %d dimensions", op, dim, ndim);
+    md_set_error("%s: dim %d out of range for a tensor with %d dimensions", op, md_dim_show(dim), ndim);
     return -1;
   }
   return d;

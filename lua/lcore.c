@@ -37,13 +37,14 @@ static md_tensor **newbox(lua_State *L) {
 /* The core counts the bytes its tensors hold; Lua only sees small boxes.  So
 ** when the core's bytes double since the last collection we run a full
 ** collection: a training loop never needs collectgarbage() by hand. */
-static size_t gc_threshold = 64u << 20;
+#define GC_FLOOR (8u << 20) /* measured: a 1000-step loop stays within ~1 MB */
+static size_t gc_threshold = GC_FLOOR;
 static void gc_check(lua_State *L) {
   size_t used = md_bytes_in_use();
   if (used > gc_threshold) {
     lua_gc(L, LUA_GCCOLLECT);
     used = md_bytes_in_use();
-    gc_threshold = used * 2 > (64u << 20) ? used * 2 : (64u << 20);
+    gc_threshold = used * 2 > GC_FLOOR ? used * 2 : GC_FLOOR;
   }
 }
 
@@ -246,6 +247,7 @@ static void fill_from_table(lua_State *L, int i, int depth, int ndim, const int6
 static const char *const tensor_opts[] = {"dtype", "requires_grad", NULL};
 /* md.tensor({{1,2},{3,4}} [, {dtype="int64", requires_grad=true}]) or md.tensor(3.5) */
 static int l_tensor(lua_State *L) {
+  lua_settop(L, 2); /* the box below must not sit where the options are */
   md_tensor **b = newbox(L);
   checkopts(L, 2, "tensor", tensor_opts);
   int isint = 0;
@@ -466,7 +468,8 @@ static int l_var(lua_State *L) {
   md_tensor **b = newbox(L);
   return ret(L, b, md_var(x, n, dims, keep, unb));
 }
-/* max(x) -> scalar tensor; max(x, dim [, keepdim]) -> values, indices (1-based) */
+/* max(x) -> scalar tensor; max(x, dim [, keepdim]) -> values, indices
+** (int64, 0-based values like every index tensor) */
 static int l_max(lua_State *L) {
   md_tensor *x = checktensor(L, 1);
   if (lua_isnoneornil(L, 2)) {
@@ -1057,6 +1060,13 @@ static int t_requires_grad(lua_State *L) {
   lua_settop(L, 1);
   return 1;
 }
+/* t:needs_grad(): does t take part in autograd (a leaf that requires grad,
+** or the result of a recorded op)?  (t:requires_grad() is the setter, as in
+** the README's example) */
+static int t_needs_grad(lua_State *L) {
+  lua_pushboolean(L, md_requires_grad(checktensor(L, 1)));
+  return 1;
+}
 static int t_is_leaf(lua_State *L) {
   lua_pushboolean(L, checktensor(L, 1)->grad_fn == NULL);
   return 1;
@@ -1168,13 +1178,14 @@ static int t_tostring(lua_State *L) {
   int isint = t->dtype == MD_I64;
   if (n <= 64 && t->ndim <= 3) {
     int64_t last = t->ndim ? t->shape[t->ndim - 1] : 1;
+    int one = t->ndim <= 1; /* a vector prints as [a, b, c], a matrix as rows */
     luaL_addstring(&b, "\n");
     for (int64_t i = 0; i < n; i++) {
-      if (i % (last ? last : 1) == 0) luaL_addstring(&b, i ? "]\n [" : "[[");
+      if (i % (last ? last : 1) == 0) luaL_addstring(&b, i ? "]\n [" : (one ? "[" : "[["));
       else luaL_addstring(&b, ", ");
       fmtnum(&b, md_get(t, i), isint);
     }
-    luaL_addstring(&b, n ? "]]" : "[]");
+    luaL_addstring(&b, n ? (one ? "]" : "]]") : "[]");
   } else if (n > 0) {
     double mn = INFINITY, mx = -INFINITY, sum = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -1380,7 +1391,7 @@ static const luaL_Reg funcs[] = {
 /* methods: every function taking the tensor first, plus the tensor-only ones */
 static const luaL_Reg methods[] = {
     {"shape", t_shape}, {"size", t_size}, {"dim", t_dim}, {"numel", t_numel}, {"item", t_item},
-    {"totable", t_totable}, {"requires_grad", t_requires_grad}, {"is_leaf", t_is_leaf},
+    {"totable", t_totable}, {"requires_grad", t_requires_grad}, {"needs_grad", t_needs_grad}, {"is_leaf", t_is_leaf},
     {"grad_fn", t_grad_fn}, {"dtype", t_dtype}, {"float", t_float}, {"long", t_long},
     {"copy_", t_copy_}, {"fill_", t_fill_}, {"add_", t_add_}, {"mul_", t_mul_},
     {"zero_grad", t_zero_grad}, {"backward", l_backward}, {"register_hook", l_register_hook},
@@ -1408,6 +1419,7 @@ int luaopen_mdoctor_core(lua_State *L) {
   if (dladdr((void *)luaopen_mdoctor_core, &info) && info.dli_fname)
     dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE | RTLD_NOLOAD);
   md_init();
+  md_set_dim_base(1); /* messages count dims as Lua code does */
   luaL_newmetatable(L, SIZENAME);
   lua_pushcfunction(L, size_tostring);
   lua_setfield(L, -2, "__tostring");

@@ -8,6 +8,8 @@
 ** try "return <line>" first so expressions print, continue a statement
 ** while the parser complains about <eof>, and turn SIGINT into a Lua hook
 ** that raises "interrupted!" (a C signal handler cannot touch a Lua state).
+** Lines are read through readline's callback interface, so that Ctrl-C at
+** a prompt drops the line -- and a statement being continued -- at once.
 */
 #include "md.h"
 
@@ -105,6 +107,7 @@ static void createargtable(lua_State *L, char **argv, int argc, int script) {
 }
 
 static int dofile_args(lua_State *L, const char *fname) {
+  if (fname && strcmp(fname, "-") == 0) fname = NULL; /* stdin */
   int st = luaL_loadfile(L, fname);
   if (st == LUA_OK) {
     lua_getglobal(L, "arg");
@@ -357,7 +360,7 @@ static void print_results(lua_State *L) {
   if (n == 0) return;
   lua_getglobal(L, "print");
   lua_insert(L, 1);
-  if (lua_pcall(L, n, 0, 0) != LUA_OK) report(L, LUA_ERRRUN);
+  report(L, docall(L, n, 0)); /* Ctrl-C stops a long print too */
 }
 
 static void repl(lua_State *L) {
@@ -369,6 +372,12 @@ static void repl(lua_State *L) {
     snprintf(histfile, sizeof histfile, "%s/.mdoctor_history", home);
     read_history(histfile);
   }
+  /* between commands Ctrl-C must not end the session */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = prompt_action;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
   printf("mdoctor %s (Lua %s.%s, %s)  -- md = require \"mdoctor\" is loaded; md.who(), Ctrl-D quits\n",
          MD_VERSION, LUA_VERSION_MAJOR, LUA_VERSION_MINOR, md_blas_info());
   for (;;) {
@@ -392,10 +401,12 @@ static void repl(lua_State *L) {
 /* }====================================================== */
 
 /* {====================================================== start-up */
-static void usage(void) {
-  printf("usage: %s [options] [script [args]]\n"
+static void usage(FILE *f) {
+  fprintf(f, "usage: %s [options] [script [args]]\n"
          "  -e code     run code\n"
          "  -i          enter the REPL after running the script / -e\n"
+         "  -           read the script from stdin\n"
+         "  --          stop handling options\n"
          "  -v, --version  print the version\n"
          "  -h, --help     this help\n"
          "With no script the REPL starts.  MD_NUM_THREADS sets the thread count.\n",
@@ -437,7 +448,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      usage();
+      usage(stdout);
       return 0;
     }
     if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
@@ -448,7 +459,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "-e") == 0) {
       if (++i >= argc) {
         fprintf(stderr, "%s: '-e' needs an argument\n", progname);
-        usage();
+        usage(stderr);
         return 1;
       }
       has_e = 1;
@@ -457,7 +468,7 @@ int main(int argc, char **argv) {
       break;
     } else if (a[0] == '-' && a[1]) {
       fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
-      usage();
+      usage(stderr);
       return 1;
     } else {
       script = i;

@@ -127,14 +127,14 @@ end
 -- missing, unexpected or mis-shaped key
 function Module:load_state_dict(sd, strict)
   if strict == nil then strict = true end
-  local missing, unexpected, shapes, seen = {}, {}, {}, {}
+  local missing, unexpected, shapes, nontensor, seen = {}, {}, {}, {}, {}
   local targets = {}
   walk(self, "", function(kind, full, t, owner, name)
     if (kind == "param" or kind == "buffer") and t then
       targets[full] = { owner, name, t }
       local v = sd[full]
       if v == nil then missing[#missing + 1] = full
-      elseif not core.is_tensor(v) then shapes[#shapes + 1] = full .. " (not a tensor)"
+      elseif not core.is_tensor(v) then nontensor[#nontensor + 1] = full .. " is a " .. type(v) .. ", not a tensor"
       elseif tostring(v:shape()) ~= tostring(t:shape()) then
         shapes[#shapes + 1] = string.format("%s: checkpoint %s, model %s", full, tostring(v:shape()), tostring(t:shape()))
       end
@@ -144,6 +144,7 @@ function Module:load_state_dict(sd, strict)
   for k in pairs(sd) do if not seen[k] then unexpected[#unexpected + 1] = k end end
   table.sort(unexpected)
   local errs = {}
+  if #nontensor > 0 then errs[#errs + 1] = table.concat(nontensor, "; ") end
   if #shapes > 0 then errs[#errs + 1] = "size mismatch for " .. table.concat(shapes, "; ") end
   if strict and #missing > 0 then errs[#errs + 1] = "missing keys: " .. table.concat(missing, ", ") end
   if strict and #unexpected > 0 then errs[#errs + 1] = "unexpected keys: " .. table.concat(unexpected, ", ") end
@@ -225,11 +226,16 @@ function nn.init.constant_(t, v) core.no_grad(function() t:fill_(v) end) end
 
 -- {====================================================== layers
 local function opt(o, k, d) if o and o[k] ~= nil then return o[k] end return d end
+-- called from a layer's init, itself called by Module.new (which the class's
+-- __call tail-calls): level 4 is the code that made the layer
 local function checkopts(name, o, known)
+  if o ~= nil and type(o) ~= "table" then
+    error(string.format("%s: options must be a table, got %s", name, type(o)), 4)
+  end
   for k in pairs(o or {}) do
     local ok = false
     for _, x in ipairs(known) do if x == k then ok = true end end
-    if not ok then error(string.format("%s: unknown option '%s' (known: %s)", name, tostring(k), table.concat(known, ", ")), 3) end
+    if not ok then error(string.format("%s: unknown option '%s' (known: %s)", name, tostring(k), table.concat(known, ", ")), 4) end
   end
 end
 local function pair(v) if type(v) == "table" then return v[1], v[2] end return v, v end
@@ -320,7 +326,10 @@ function nn.Flatten:init(s, e) self.s, self.e = s or 2, e or -1 end
 
 --- MaxPool2d(kernel_size, {stride=kernel, padding=0, dilation=1, ceil_mode=false})
 nn.MaxPool2d = simple("MaxPool2d", function(self, x) return core.max_pool2d(x, self.opts) end,
-  function(self) return "kernel_size=" .. tostring(self.opts.kernel_size) end)
+  function(self)
+    local k = self.opts.kernel_size
+    return "kernel_size=" .. (type(k) == "table" and (k[1] .. "x" .. k[2]) or tostring(k))
+  end)
 function nn.MaxPool2d:init(k, o)
   checkopts("MaxPool2d", o, { "stride", "padding", "dilation", "ceil_mode" })
   self.opts = { kernel_size = k, stride = opt(o, "stride", k), padding = opt(o, "padding", 0),

@@ -7,6 +7,9 @@ local core = require "mdoctor.core"
 local optim = {}
 
 local function checkopts(name, o, known)
+  if o ~= nil and type(o) ~= "table" then
+    error(string.format("%s: options must be a table, got %s", name, type(o)), 3)
+  end
   for k in pairs(o or {}) do
     local ok = false
     for _, x in ipairs(known) do if x == k then ok = true end end
@@ -15,7 +18,7 @@ local function checkopts(name, o, known)
 end
 local function params_of(p)
   if type(p) == "table" and p._is_module then return p:parameters() end
-  assert(type(p) == "table", "optimizer: a list of tensors or a module expected")
+  if type(p) ~= "table" then error("optimizer: a list of tensors or a module expected, got " .. type(p), 3) end
   for i, t in ipairs(p) do
     if not core.is_tensor(t) then error("optimizer: params[" .. i .. "] is not a tensor", 3) end
   end
@@ -36,7 +39,9 @@ end
 function optim.SGD(params, o)
   checkopts("SGD", o, { "lr", "momentum", "dampening", "weight_decay", "nesterov" })
   o = o or {}
-  assert(o.lr and o.lr >= 0, "SGD: option lr (>= 0) is required")
+  if type(o.lr) ~= "number" or o.lr < 0 then
+    error("SGD: option lr (a number >= 0) is required" .. (o.lr ~= nil and (", got " .. tostring(o.lr)) or ""), 2)
+  end
   local self = setmetatable({ params = params_of(params), lr = o.lr, momentum = o.momentum or 0,
     dampening = o.dampening or 0, weight_decay = o.weight_decay or 0, nesterov = o.nesterov or false,
     state = {} }, { __index = Optimizer })
@@ -69,15 +74,19 @@ local function adam(name, decoupled, params, o)
   checkopts(name, o, { "lr", "betas", "eps", "weight_decay" })
   o = o or {}
   local self = setmetatable({ params = params_of(params), lr = o.lr or 1e-3, betas = o.betas or { 0.9, 0.999 },
-    eps = o.eps or 1e-8, weight_decay = o.weight_decay or (decoupled and 1e-2 or 0), t = 0, m = {}, v = {} },
-    { __index = Optimizer })
+    eps = o.eps or 1e-8, weight_decay = o.weight_decay or (decoupled and 1e-2 or 0), t = 0, m = {}, v = {},
+    steps = {} }, { __index = Optimizer })
   function self:_step()
     self.t = self.t + 1
     local b1, b2 = self.betas[1], self.betas[2]
-    local bc1, bc2 = 1 - b1 ^ self.t, 1 - b2 ^ self.t
     for i, p in ipairs(self.params) do
       local g = p.grad
       if g then
+        -- each parameter counts its own steps (torch's state['step']): one
+        -- that had no gradient in some step keeps its bias correction
+        local t = (self.steps[i] or 0) + 1
+        self.steps[i] = t
+        local bc1, bc2 = 1 - b1 ^ t, 1 - b2 ^ t
         if self.weight_decay ~= 0 then
           if decoupled then p:mul_(1 - self.lr * self.weight_decay)
           else g = g + p * self.weight_decay end
@@ -105,7 +114,7 @@ function optim.AdamW(params, o) return adam("AdamW", true, params, o) end
 --- StepLR(opt, {step_size=, gamma=0.1}); sched:step() once per epoch
 function optim.StepLR(opt, o)
   checkopts("StepLR", o, { "step_size", "gamma" })
-  assert(o and o.step_size, "StepLR: option step_size is required")
+  if not (o and o.step_size) then error("StepLR: option step_size is required", 2) end
   local s = { opt = opt, base = opt.lr, epoch = 0 }
   function s:step()
     self.epoch = self.epoch + 1
@@ -116,7 +125,7 @@ end
 --- MultiStepLR(opt, {milestones={...}, gamma=0.1})
 function optim.MultiStepLR(opt, o)
   checkopts("MultiStepLR", o, { "milestones", "gamma" })
-  assert(o and o.milestones, "MultiStepLR: option milestones is required")
+  if not (o and o.milestones) then error("MultiStepLR: option milestones is required", 2) end
   local s = { opt = opt, base = opt.lr, epoch = 0 }
   function s:step()
     self.epoch = self.epoch + 1
@@ -129,7 +138,7 @@ end
 --- CosineAnnealingLR(opt, {T_max=, eta_min=0})
 function optim.CosineAnnealingLR(opt, o)
   checkopts("CosineAnnealingLR", o, { "T_max", "eta_min" })
-  assert(o and o.T_max, "CosineAnnealingLR: option T_max is required")
+  if not (o and o.T_max) then error("CosineAnnealingLR: option T_max is required", 2) end
   local s = { opt = opt, base = opt.lr, epoch = 0 }
   function s:step()
     self.epoch = self.epoch + 1

@@ -259,11 +259,18 @@ int main(void) {
       {"1x1 pointwise groups 2", 3, 4, 5, 5, 6, 1, 1, P(1, 1, 0, 0, 1, 1, 2), 0, 1},
       {"1x1 stride 2 shortcut", 3, 4, 8, 8, 6, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
       {"3x3 big maps (one image per GEMM)", 2, 3, 48, 47, 5, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
-      {"chunks with a remainder", 11, 3, 16, 16, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"chunks with a remainder", 11, 3, 32, 32, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"N=1", 1, 3, 5, 5, 2, 3, 3, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
       {"non-contiguous", 2, 3, 6, 5, 4, 3, 3, P(2, 1, 1, 2, 1, 1, 1), 1, 1},
       {"kernel = padded input", 2, 2, 3, 3, 3, 5, 5, P(1, 1, 1, 1, 1, 1, 1), 0, 0},
       {"large stride", 2, 2, 9, 9, 3, 2, 2, P(4, 3, 1, 0, 1, 1, 1), 1, 0},
+      /* blocks of output rows within an image (many input channels) */
+      {"row blocks", 2, 64, 32, 32, 3, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"row blocks stride 2 groups 2", 2, 64, 65, 32, 4, 3, 3, P(2, 1, 1, 1, 1, 1, 2), 1, 1},
+      {"1x1 pointwise row blocks", 2, 8, 72, 72, 3, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      /* many output channels: bwd_weight computes gw directly, not gw^T */
+      {"256 output channels", 2, 2, 4, 4, 256, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"512 output channels groups 2", 3, 4, 3, 3, 512, 3, 3, P(1, 1, 1, 1, 1, 1, 2), 0, 0},
   };
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) forward_checks(&fwd[i]);
 

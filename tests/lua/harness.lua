@@ -112,6 +112,14 @@ function T.err(f, pattern, name)
   return report(true, name, "[" .. msg:gsub("\n.*", "") .. "]")
 end
 
+--- T.run(name, f): a section; an unexpected error in f is one failure (with
+-- a traceback) and the file goes on with the next section
+function T.run(name, f)
+  local ok, msg = xpcall(f, debug.traceback)
+  if not ok then report(false, name .. ": unexpected error", "\n" .. tostring(msg)) end
+  return ok
+end
+
 --- the message of f's error (or nil if it did not fail)
 function T.errmsg(f)
   local ok, msg = pcall(f)
