@@ -23,6 +23,8 @@ TEST_SRC  := $(wildcard tests/c/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+# the Lua module: every lua/l*.c (defined before the rules that depend on it)
+LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/main.c,$(wildcard lua/l*.c))
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -40,7 +42,6 @@ $(BUILD)/lua/mdoctor/core.so: $(LUA_MOD) core/md.h datasets/dataset.h $(BUILD)/l
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared $(LUA_MOD) -o $@ $(BUILD)/libmdcore.a $(LDLIBS)
 
-LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/main.c,$(wildcard lua/l*.c))
 
 $(BUILD)/%.o: %.c core/md.h core/internal.h datasets/dataset.h
 	@mkdir -p $(dir $@)

@@ -407,13 +407,26 @@ static int l_add(lua_State *L) { return binary(L, md_add, 0); }
 static int l_sub(lua_State *L) { return binary(L, md_sub, 1); }
 static int l_mul(lua_State *L) { return binary(L, md_mul, 2); }
 static int l_div(lua_State *L) { return binary(L, md_div, 3); }
+/* eq(a, b): 0/1 float, either side a tensor (float or int64) or a number,
+** so md.eq(md.argmax(logits, 2), labels) counts correct predictions */
+static md_tensor *as_float(md_tensor *t, md_tensor **owned) {
+  if (t->dtype == MD_F32) return t;
+  md_tensor *f = md_empty(t->ndim, t->shape, MD_F32);
+  if (f) md_to_float(t, f->data);
+  md_release(*owned);
+  *owned = f;
+  return f;
+}
 static int l_eq(lua_State *L) {
   md_tensor *o1, *o2;
+  lua_settop(L, 2);
+  md_tensor **b = newbox(L);
   md_tensor *x = tensor_or_number(L, 1, &o1), *y = tensor_or_number(L, 2, &o2);
-  md_tensor *r = md_eq(x, y);
+  x = as_float(x, &o1);
+  y = as_float(y, &o2);
+  md_tensor *r = x && y ? md_eq(x, y) : NULL;
   md_release(o1);
   md_release(o2);
-  md_tensor **b = newbox(L);
   return ret(L, b, r);
 }
 
