@@ -33,17 +33,19 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 all: $(BUILD)/libmdcore.a $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 
 # the shell: the Lua module linked in, readline for the REPL
-$(BUILD)/mdoctor: lua/main.c $(LUA_MOD) core/md.h datasets/dataset.h $(BUILD)/libmdcore.a
+$(BUILD)/mdoctor: lua/main.c $(LUA_MOD) $(HDRS) $(BUILD)/libmdcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LUA_CFLAGS) lua/main.c $(LUA_MOD) -o $@ $(BUILD)/libmdcore.a $(LUA_LIBS) -lreadline $(LDLIBS)
 
 # the same module for a stock lua5.4: LUA_CPATH="build/lua/?.so;;"
-$(BUILD)/lua/mdoctor/core.so: $(LUA_MOD) core/md.h datasets/dataset.h $(BUILD)/libmdcore.a
+$(BUILD)/lua/mdoctor/core.so: $(LUA_MOD) $(HDRS) $(BUILD)/libmdcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared $(LUA_MOD) -o $@ $(BUILD)/libmdcore.a $(LDLIBS)
 
 
-$(BUILD)/%.o: %.c core/md.h core/internal.h datasets/dataset.h
+HDRS      := $(wildcard core/*.h datasets/*.h lua/*.h)
+
+$(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

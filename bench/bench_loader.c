@@ -9,7 +9,8 @@
 **      conv 6->16 5x5, relu, maxpool 2, linear 256->120->84->10, cross
 **      entropy, backward, SGD), and the ratio step time / batch time
 **      (requirement: the loader delivers >= 10x faster than the step eats);
-**   4. a training epoch fed by the loader: the time the consumer waits in
+**   4. LeNet training fed by the loader against training on one fixed batch
+**      (alternating blocks of 10 steps), and the time the consumer waits in
 **      md_loader_next.
 **   FMNIST=/path/to/dir  another directory with the four files
 **   BENCH_QUICK=1        fewer batches (for a smoke run)
@@ -182,7 +183,7 @@ int main(void) {
   md_tensor *x, *y, *m;
   md_loader_next(l, &x, &y, &m);
   for (int i = 0; i < 3; i++) lenet_step(&net, x, y, 0.05f); /* warm-up */
-  int reps = quick ? 10 : 40;
+  int reps = quick ? 5 : 15;
   double ts[64];
   for (int i = 0; i < reps; i++) {
     double s0 = now();
@@ -197,23 +198,49 @@ int main(void) {
   printf("ratio step time / loader batch time (prefetch 2, 1 thread): %.1fx (requirement >= 10x) %s\n", ratio,
          ratio >= 10 ? "OK" : "NOT MET");
 
-  /* 4. an epoch of training fed by the loader */
+  /* 4. training on one fixed batch vs fed by the loader (1 and 2 transform
+  ** threads), in alternating blocks of 10 steps so that changes of the
+  ** machine's load hit all three alike; medians */
+  md_loader *l2 = md_loader_new(ds, NULL, 0, 128, 1, 3, 1, &tf, 2);
+  md_loader_set_num_threads(l2, 2);
+  md_loader *ls[2] = {l, l2};
   md_loader_reset(l);
-  double wait = 0, te0 = now(), loss = 0;
-  int64_t k = 0;
-  for (;;) {
-    double w0 = now();
-    int r = md_loader_next(l, &x, &y, &m);
-    wait += now() - w0;
-    if (r != 1) break;
-    loss = lenet_step(&net, x, y, 0.05f);
-    md_release(x), md_release(y), md_release(m);
-    if (++k >= nb) break;
+  md_tensor *fx, *fy;
+  md_loader_next(l, &fx, &fy, &m);
+  md_release(m);
+  int rounds = quick ? 2 : 5, nsteps = rounds * 10;
+  double tfix[50], tfed[2][50], wait[2] = {0, 0}, tall[2] = {0, 0}, loss = 0;
+  for (int r = 0; r < rounds; r++) {
+    for (int k = 0; k < 10; k++) {
+      double s0 = now();
+      lenet_step(&net, fx, fy, 0.05f);
+      tfix[r * 10 + k] = now() - s0;
+    }
+    for (int v = 0; v < 2; v++)
+      for (int k = 0; k < 10; k++) {
+        double s0 = now();
+        if (md_loader_next(ls[v], &x, &y, &m) != 1) {
+          md_loader_reset(ls[v]);
+          md_loader_next(ls[v], &x, &y, &m);
+        }
+        wait[v] += now() - s0;
+        loss = lenet_step(&net, x, y, 0.05f);
+        md_release(x), md_release(y), md_release(m);
+        tfed[v][r * 10 + k] = now() - s0;
+        tall[v] += tfed[v][r * 10 + k];
+      }
   }
-  double tepoch = now() - te0;
-  printf("training fed by the loader: %lld steps in %.2f s (%.2f ms/step), consumer waited %.1f ms in all (%.2f%%), "
-         "last loss %.3f\n",
-         (long long)k, tepoch, tepoch / k * 1e3, wait * 1e3, 100 * wait / tepoch, loss);
+  md_release(fx), md_release(fy);
+  qsort(tfix, (size_t)nsteps, sizeof *tfix, cmp_d);
+  printf("LeNet training, %d steps each, alternating blocks of 10 (median step):\n", nsteps);
+  printf("  on one fixed batch          : %7.2f ms/step\n", tfix[nsteps / 2] * 1e3);
+  for (int v = 0; v < 2; v++) {
+    qsort(tfed[v], (size_t)nsteps, sizeof *tfed[v], cmp_d);
+    printf("  fed by the loader, %d thread%s: %7.2f ms/step; waited %.3f ms/step in md_loader_next (%.2f%%)\n", v + 1,
+           v ? "s" : " ", tfed[v][nsteps / 2] * 1e3, wait[v] / nsteps * 1e3, 100 * wait[v] / tall[v]);
+  }
+  printf("  last loss %.3f\n", loss);
+  md_loader_free(l2);
   md_loader_free(l);
   lenet_free(&net);
   md_dataset_release(ds);

@@ -133,9 +133,9 @@ md_dataset *md_open_cifar(int nfiles, const char *const *files, int version, int
         goto fail;
       }
       if (version == 100 && (r[0] >= 20 || r[1] >= 100)) {
-        free(buf);
         md_set_error("cifar %s: record %lld has labels %d/%d (want coarse 0..19, fine 0..99)", files[f],
                      (long long)i, r[0], r[1]);
+        free(buf);
         goto fail;
       }
       ds->labels[at] = lab;

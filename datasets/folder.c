@@ -105,7 +105,7 @@ static int list_dir(const char *dir, int dirs, strlist *out) {
     if (keep && !sl_push(out, e->d_name)) goto oom;
   }
   closedir(d);
-  qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
+  if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
   return MD_OK;
 oom:
   closedir(d);
@@ -241,7 +241,7 @@ static int read_csv(const char *csv, strlist *classes, strlist *rels, int64_t **
         sl_free(&tmp);
         goto oom;
       }
-    qsort(tmp.v, (size_t)tmp.n, sizeof *tmp.v, cmp_str);
+    if (tmp.n > 1) qsort(tmp.v, (size_t)tmp.n, sizeof *tmp.v, cmp_str);
     for (int64_t i = 0; i < tmp.n; i++)
       if ((i == 0 || strcmp(tmp.v[i], tmp.v[i - 1]) != 0) && !sl_push(classes, tmp.v[i])) {
         sl_free(&tmp);

@@ -103,11 +103,11 @@ static int read_header(src_t *s, int want_nd, uint32_t *dims) {
   size_t hn = 4 + 4 * (size_t)want_nd;
   long long got = src_read(s, h, hn);
   if (got < 0) return MD_ERR;
-  if (got < (long long)hn) {
+  uint32_t magic = got >= 4 ? be32(h) : 0, want = 0x00000800u | (uint32_t)want_nd;
+  if (got < 4 || (magic == want && got < (long long)hn)) {
     md_set_error("idx %s: truncated header (%lld of %zu bytes)", s->path, got, hn);
     return MD_ERR;
   }
-  uint32_t magic = be32(h), want = 0x00000800u | (uint32_t)want_nd;
   if (magic != want) {
     md_set_error("idx %s: bad magic 0x%08x (want 0x%08x: %s)", s->path, magic, want,
                  want_nd == 3 ? "uint8 images n x rows x cols" : "uint8 labels");
@@ -211,6 +211,10 @@ md_dataset *md_open_idx(const char *images, const char *labels) {
     goto fail_l;
   }
   size_t n = d[0], hw = (size_t)d[1] * d[2];
+  if ((double)n * (double)hw > 1e12) {
+    md_set_error("idx %s: implausible size %u x %u x %u", images, d[0], d[1], d[2]);
+    goto fail_l;
+  }
   if (read_payload(&sl, 8, n, &lab) != MD_OK) goto fail_l;
   if (read_payload(&si, 16, n * hw, &pix) != MD_OK) goto fail_l;
   src_close(&sl);

@@ -138,23 +138,33 @@ int md_image_load_chw(const char *path, int c, int h, int w, uint8_t *dst) {
   return MD_OK;
 }
 
+/* area average of a 0/1 plane, then >= 0.5 -> object (as md_mask_resize) */
+static void mask_area_resize(const uint8_t *src, int W, int H, uint8_t *dst, int w, int h) {
+  for (int i = 0; i < h; i++) {
+    double y0 = (double)i * H / h, y1 = (double)(i + 1) * H / h;
+    for (int j = 0; j < w; j++) {
+      double x0 = (double)j * W / w, x1 = (double)(j + 1) * W / w, s = 0;
+      for (int y = (int)y0; y < H && y < y1; y++) {
+        double oy = (y + 1 < y1 ? y + 1 : y1) - (y > y0 ? y : y0);
+        for (int x = (int)x0; x < W && x < x1; x++) {
+          double ox = (x + 1 < x1 ? x + 1 : x1) - (x > x0 ? x : x0);
+          if (src[(size_t)y * W + x]) s += oy * ox;
+        }
+      }
+      dst[(size_t)i * w + j] = s >= 0.5 * (y1 - y0) * (x1 - x0) - 1e-9 ? 255 : 0;
+    }
+  }
+}
+
 int md_mask_load(const char *path, int h, int w, uint8_t *dst) {
   int iw, ih;
   uint8_t *p = md_image_load(path, 1, &iw, &ih, NULL);
   if (!p) return MD_ERR;
   size_t n = (size_t)iw * ih;
-  for (size_t i = 0; i < n; i++) p[i] = p[i] ? 255 : 0;
   if (iw == w && ih == h) {
-    memcpy(dst, p, n);
+    for (size_t i = 0; i < n; i++) dst[i] = p[i] ? 255 : 0;
   } else {
-    /* a box filter averages the covered area; >= 50% object -> object */
-    if (!stbir_resize_uint8_generic(p, iw, ih, 0, dst, w, h, 0, 1, STBIR_ALPHA_CHANNEL_NONE, 0,
-                                    STBIR_EDGE_CLAMP, STBIR_FILTER_BOX, STBIR_COLORSPACE_LINEAR, NULL)) {
-      md_image_free(p);
-      md_set_error("mask %s: resize to %dx%d failed (out of memory)", path, w, h);
-      return MD_ERR;
-    }
-    for (size_t i = 0; i < (size_t)w * h; i++) dst[i] = dst[i] >= 128 ? 255 : 0;
+    mask_area_resize(p, iw, ih, dst, w, h); /* a cell is object when >= 50% of it is */
   }
   md_image_free(p);
   return MD_OK;
@@ -174,15 +184,6 @@ int md_png_write(const char *path, const uint8_t *pixels, int w, int h, int c) {
   if (check_write_args("png_write", path, pixels, w, h, c) != MD_OK) return MD_ERR;
   if (!stbi_write_png(path, w, h, c, pixels, w * c)) {
     md_set_error("png_write %s: cannot write the file", path);
-    return MD_ERR;
-  }
-  return MD_OK;
-}
-
-int md_jpg_write(const char *path, const uint8_t *pixels, int w, int h, int c, int quality) {
-  if (check_write_args("jpg_write", path, pixels, w, h, c) != MD_OK) return MD_ERR;
-  if (!stbi_write_jpg(path, w, h, c, pixels, quality)) {
-    md_set_error("jpg_write %s: cannot write the file", path);
     return MD_ERR;
   }
   return MD_OK;

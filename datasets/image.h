@@ -1,6 +1,6 @@
 /*
 ** image.h -- image files for the data layer: decoding (PNG, JPEG, BMP through
-** stb_image), writing (PNG through stb_image_write with zlib's deflate, JPEG,
+** stb_image), writing (PNG through stb_image_write with zlib's deflate,
 ** BMP), resizing (stb_image_resize), float tensors <-> PNG, and the
 ** compositing kernel of the generated "cluttered" data set.
 **
@@ -36,13 +36,13 @@ int md_image_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, in
 int md_image_load_chw(const char *path, int c, int h, int w, uint8_t *dst);
 
 /* decode a mask file: any nonzero pixel (after conversion to gray) is
-** object.  Resized to w x h by area-like filtering and a 50% threshold, into
+** object.  Resized to w x h like md_mask_resize (area average, >= 50% -> object), into
 ** dst (h*w bytes, 0 or 255). */
 int md_mask_load(const char *path, int h, int w, uint8_t *dst);
 
-/* writers: HWC pixels, c = 1..4 (JPEG and BMP drop alpha) */
+/* writers: HWC pixels, c = 1..4 (BMP drops alpha).  No JPEG writer: stb's
+** has undefined behaviour (int shifts) that UBSan stops on. */
 int md_png_write(const char *path, const uint8_t *pixels, int w, int h, int c);
-int md_jpg_write(const char *path, const uint8_t *pixels, int w, int h, int c, int quality);
 int md_bmp_write(const char *path, const uint8_t *pixels, int w, int h, int c);
 
 /* tensors: a float (C,H,W) with C = 1, 2, 3 or 4, or (H,W), values in [0,1]

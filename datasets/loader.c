@@ -115,7 +115,8 @@ static void qitem_release(qitem *it) {
 
 /* {====================================================== making a batch */
 /* batch b of this epoch into *out; draws from r.  On failure: -1 with the
-** message in this thread's md_last_error. */
+** message in this thread's md_last_error; -2 when the loader is stopping
+** (lazy sets poll `stop` between items: a slow batch need not finish). */
 static int make_batch(md_loader *l, int64_t b, md_rng *r, work *w, qitem *out) {
   md_dataset *ds = l->ds;
   int64_t start = b * l->bs, cnt = l->n - start < l->bs ? l->n - start : l->bs;
@@ -135,12 +136,16 @@ static int make_batch(md_loader *l, int64_t b, md_rng *r, work *w, qitem *out) {
   float *img = out->img->data, *msk = out->mask ? out->mask->data : NULL;
   const size_t chw = (size_t)ds->c * ds->h * ds->w, hw = (size_t)ds->h * ds->w;
   const size_t ochw = (size_t)l->c * l->oh * l->ow, ohw = (size_t)l->oh * l->ow;
-  int failed = 0;
+  int failed = 0; /* 1: an item failed; 2: the loader is stopping */
   char msg[1024];
   msg[0] = 0;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(w->nt) if (w->nt > 1)
   for (int64_t i = 0; i < cnt; i++) {
     if (__atomic_load_n(&failed, __ATOMIC_RELAXED)) continue;
+    if (!l->direct && __atomic_load_n(&l->stop, __ATOMIC_RELAXED)) { /* slow reads: give up early */
+      __atomic_store_n(&failed, 2, __ATOMIC_RELAXED);
+      continue;
+    }
     wbuf *tb = &w->b[w->nt > 1 ? omp_get_thread_num() : 0];
     const uint8_t *src, *msrc = NULL;
     int64_t it = items[i];
@@ -166,6 +171,7 @@ static int make_batch(md_loader *l, int64_t b, md_rng *r, work *w, qitem *out) {
   }
   if (failed) {
     qitem_release(out);
+    if (failed == 2) return -2;
     md_set_error("%s", msg);
     return -1;
   }
@@ -192,7 +198,9 @@ static void *worker(void *arg) {
     pthread_mutex_unlock(&l->mu);
     if (stop) break;
     qitem it;
-    if (make_batch(l, b, &r, &w, &it) != 0) {
+    int rc = make_batch(l, b, &r, &w, &it);
+    if (rc == -2) break; /* stopped */
+    if (rc != 0) {
       keep_error(err);
       failed = 1;
       break;
@@ -221,7 +229,7 @@ static void *worker(void *arg) {
 static void stop_worker(md_loader *l) {
   if (l->running) {
     pthread_mutex_lock(&l->mu);
-    l->stop = 1;
+    __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED); /* make_batch polls it */
     pthread_cond_broadcast(&l->cv_space);
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->th, NULL);

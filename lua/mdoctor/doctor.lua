@@ -327,12 +327,12 @@ function doctor.treat(model, loader, spec, o)
       indices = a.indices, transform = a.mask_fn and { normalize = false } or { normalize = true } })
     local mean = core.tensor(info.mean):reshape(1, info.c, 1, 1)
     local std = core.tensor(info.std):reshape(1, info.c, 1, 1)
-    local it = aload:iter()
+    local f, st = aload:iter() -- the generic-for triple; driven by hand here
     next_annotated = function()
-      local x, y, m = it()
-      if not x then
-        it = aload:iter()
-        x, y, m = it()
+      local x, y, m = f(st)
+      if not x then -- cycle: a new epoch of the annotated samples
+        f, st = aload:iter()
+        x, y, m = f(st)
       end
       if a.mask_fn then
         m = a.mask_fn(x)

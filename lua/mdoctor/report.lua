@@ -303,7 +303,7 @@ function report.pipeline(o, r)
   local shown, i = 0, 0
   while shown < (o.explain or 8) and i < #ds do
     i = i + 1
-    local raw, label = ds[i]
+    local raw, label = ds:get(i)
     local x = (raw - mean) / std
     local e = doctor.explain(r.model, x, label, r.maps, layer, { form = o.form })
     if e.pred ~= label then

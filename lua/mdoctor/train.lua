@@ -94,7 +94,8 @@ function train.predict(model, loader)
       labs[#labs + 1] = labels
     end
   end)
-  return core.cat(outs, 1), core.cat(labs, 1)
+  for i, l in ipairs(labs) do labs[i] = l:float() end
+  return core.cat(outs, 1), core.cat(labs, 1):long()
 end
 
 --- evaluate(model, loader, num_classes) -> {top1=, top5=, per_class={...},

@@ -497,6 +497,17 @@ static void test_free_and_errors(void) {
   md_loader_reset(l);
   md_loader_reset(l);
   md_loader_free(l);
+  f->slow_us = 5000; /* a batch of 50 takes 250 ms */
+  l = md_loader_new(&f->ds, NULL, 0, 50, 1, 1, 0, NULL, 2);
+  usleep(20000);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  md_loader_free(l);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
+  char nm[128];
+  snprintf(nm, sizeof nm, "freeing stops a slow batch between items (%.1f ms, the batch takes 250)", ms);
+  CHECK(ms < 150, nm);
   CHECK(md_tensors_alive() == alive0, "freeing while the worker is in get(), resets in a row: nothing left");
   drop_fake(f);
 

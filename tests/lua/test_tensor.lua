@@ -432,7 +432,13 @@ T.run('memory stays flat in a training loop', function()
   local growth = (rss1000 - rss100) / 2 ^ 20
   -- BUG (lcore.c gc_check): core garbage may pile up to 64 MB before a
   -- collection is forced; this check fails while that floor is so high
-  T.check(growth < 20, string.format("RSS growth from step 100 to 1000: %.1f MB (< 20)", growth))
+  if os.getenv("ASAN_OPTIONS") then
+    -- AddressSanitizer keeps freed blocks in quarantine (256 MB by default), so
+    -- resident memory is not the program's; md.bytes_in_use() above still is
+    print(string.format("note: RSS growth %.1f MB not checked under ASan", growth))
+  else
+    T.check(growth < 20, string.format("RSS growth from step 100 to 1000: %.1f MB (< 20)", growth))
+  end
   T.check(maxbytes < 80 * 2 ^ 20, string.format("core bytes in use stay bounded: max %.1f MB", maxbytes / 2 ^ 20))
   T.check(dt < 10, string.format("1000 steps in %.2f s", dt))
   -- nothing leaks: once the garbage is collected only the last gradients
