@@ -1,5 +1,6 @@
 # mdoctor -- one hand-written Makefile.
-#   make            build the core library (and, later, the shell)
+#   make            build the core library, the shell and the Lua module
+#   make run        the Model Doctor pipeline on Fashion-MNIST (ARGS="--opt v")
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make check-asan the same under AddressSanitizer + UBSan
 #   make bench      kernel microbenchmarks (GFLOP/s next to BLIS sgemm)
@@ -23,6 +24,7 @@ TEST_SRC  := $(wildcard tests/c/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+HDRS      := $(wildcard core/*.h datasets/*.h lua/*.h)
 # the Lua module: every lua/l*.c (defined before the rules that depend on it)
 LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/main.c,$(wildcard lua/l*.c))
 BENCH_SRC := $(wildcard bench/bench_*.c)
@@ -42,8 +44,6 @@ $(BUILD)/lua/mdoctor/core.so: $(LUA_MOD) $(HDRS) $(BUILD)/libmdcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LUA_CFLAGS) -shared $(LUA_MOD) -o $@ $(BUILD)/libmdcore.a $(LDLIBS)
 
-
-HDRS      := $(wildcard core/*.h datasets/*.h lua/*.h)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
