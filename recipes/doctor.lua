@@ -32,7 +32,7 @@ local DEFAULTS = {
   { "v", 0.1, "paper form: kernel irrelevant if A[n,k] < v * max_k A[n,k]" },
   { "theta", 0.2, "code form: threshold on the min-max normalised map" },
   { "annotated", 20, "low-confidence samples per class given masks (space-wise)" },
-  { "expand", 30, "mask expansion in input pixels before resizing to the layer" },
+  { "expand", -1, "mask expansion in input pixels (-1: the paper's 30 px at 224 px, scaled to the input)" },
   { "alpha", 1.0, "weight of the channel-wise loss" },
   { "beta", 1.0, "weight of the space-wise loss" },
   { "treat_epochs", 1, "fine-tuning epochs" },
@@ -158,6 +158,7 @@ local function main(args)
   local model = arch { in_channels = info.c, num_classes = K, input_size = info.h, width = o.width }
   print(string.format("model: %s, %d parameters", o.arch, model:num_parameters()))
   local ch_layers, sp_layers = resolve_layers(o.ch_layers, model), resolve_layers(o.sp_layers, model)
+  if o.expand < 0 then o.expand = math.floor(30 * info.h / 224 + 0.5) end
 
   -- 1. base model
   if o.checkpoint ~= "" then
