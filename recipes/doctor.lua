@@ -129,6 +129,7 @@ end
 local function main(args)
   local o = parse(args)
   if o.threads > 0 then md.set_num_threads(o.threads) end
+  if o.quiet then require("mdoctor.util").quiet = true end
   md.manual_seed(o.seed)
   os.execute("mkdir -p '" .. o.out .. "/img'")
   local metrics = o.out .. "/metrics.jsonl"

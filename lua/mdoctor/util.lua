@@ -3,6 +3,8 @@ local core = require "mdoctor.core"
 local util = {}
 
 util.now = core.now
+--- util.quiet = true silences every progress line that does not ask otherwise
+util.quiet = false
 
 local function hms(s)
   if s ~= s or s == math.huge then return "--:--" end
@@ -20,7 +22,7 @@ util.hms = hms
 function util.progress(o)
   local p = { total = o.total, label = o.label or "", unit = o.unit or "img", t0 = core.now(),
     items = 0, last = -math.huge, every = o.every or (core.isatty(2) and 0.1 or 5), tty = core.isatty(2),
-    quiet = o.quiet }
+    quiet = o.quiet == nil and util.quiet or o.quiet }
   local function line(self, done, stats, final)
     local el = core.now() - self.t0
     local rate = self.items / math.max(el, 1e-9)
