@@ -157,6 +157,10 @@ function report.lines_svg(series, o)
     local pts = {}
     for _, p in ipairs(s.points) do pts[#pts + 1] = string.format("%.1f,%.1f", X(p[1]), Y(p[2])) end
     parts[#parts + 1] = string.format('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>', s.colour or "#4477aa", table.concat(pts, " "))
+    for _, p in ipairs(s.points) do -- markers: a single epoch is a point, not a line
+      parts[#parts + 1] = string.format('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%g: %.4g</title></circle>',
+        X(p[1]), Y(p[2]), s.colour or "#4477aa", p[1], p[2])
+    end
     parts[#parts + 1] = string.format('<text x="%d" y="%d" fill="%s">%s</text>', pad + (j - 1) * 140, H + 22, s.colour or "#4477aa", esc(s.name))
   end
   parts[#parts + 1] = "</svg>"

@@ -1,8 +1,10 @@
 --- VGG-16 style (3x3 conv + BN + ReLU stages, max pooling), torchvision names
 -- (features.N, classifier).  vgg{in_channels=, num_classes=, input_size=, width=1, cfg=}
--- width scales every stage (0.25 trains on a 2-core CPU); a pool is skipped
--- once the map is 1x1, so small inputs (28x28) work; an adaptive average pool
--- feeds the classifier.
+-- width scales every stage (0.25 trains on a 2-core CPU).  A pool is skipped
+-- when it would take the map below 2x2 (28x28: 14, 7, 3, then the last two
+-- stages stay at 3x3; 32x32 ends at 2x2 as CIFAR's VGG-16), so the deepest
+-- layers keep a spatial map for the space-wise constraint; an adaptive
+-- average pool feeds the classifier.
 local nn = require "mdoctor.nn"
 
 local VGG16 = { 64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M" }
@@ -13,7 +15,7 @@ return function(o)
   local layers, c, s = {}, cin, size
   for _, v in ipairs(o.cfg or VGG16) do
     if v == "M" then
-      if s >= 2 then
+      if s >= 4 then
         layers[#layers + 1] = nn.MaxPool2d(2)
         s = s // 2
       end
