@@ -132,8 +132,12 @@ md_tensor *md_reshape_to(const md_tensor *x, int ndim, const int64_t *shape);
 md_tensor *md_expand_to(const md_tensor *x, int ndim, const int64_t *shape);
 
 int md_num_threads_internal(void);
-/* OpenMP: parallelise loops with at least this much work */
-#define MD_PAR_MIN 32768
+/* OpenMP: parallelise loops with at least this much work.  Every parallel
+** region needs all threads on a core at once; on a busy machine a worker may
+** wait a scheduler slice (milliseconds) to start, so many small regions made
+** a small VGG step 10-50x slower with 2 threads than with 1 (measured with
+** load 4 on 2 cores).  Only loops of ~100 us or more are split. */
+#define MD_PAR_MIN (1 << 18)
 
 /* sgemm: C[m,n] = alpha * op(A)[m,k] op(B)[k,n] + beta*C, strides in elements */
 void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,

@@ -119,12 +119,12 @@ void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
     return;
   }
   float al = alpha, be = beta;
-  /* a small product gains nothing from a second thread and pays the
-  ** fork/join (and, on a loaded machine, waiting for a busy core): run it on
-  ** one.  LeNet-sized layers are all below this. */
+  /* a small product gains little from a second thread and pays the
+  ** fork/join (and, on a loaded machine, waiting for a busy core): below
+  ** ~16 MFLOP (~0.1 ms) run it on one.  LeNet-sized layers are all below. */
   rntm_t rntm;
   bli_rntm_init(&rntm);
-  if ((double)m * (double)n * (double)k < 64.0 * 64.0 * 64.0 || nthreads == 1)
+  if ((double)m * (double)n * (double)k < (double)(1 << 23) || nthreads == 1)
     bli_rntm_set_num_threads(1, &rntm);
   else
     bli_rntm_set_num_threads(nthreads, &rntm);
