@@ -9,6 +9,7 @@
 **  - every failure is a Lua error with the core's message (op and shapes).
 */
 #include "md.h"
+#include "lbind.h"
 
 #include <dlfcn.h>
 
@@ -21,13 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TNAME "md.Tensor"
+#define TNAME MD_LUA_TENSOR
 #define SIZENAME "md.Size"
 
 /* {====================================================== boxes & GC pressure */
 /* The result box is created before any work (liolib's newprefile rule), so a
 ** Lua memory error can never leak a core tensor. */
-static md_tensor **newbox(lua_State *L) {
+md_tensor **newbox(lua_State *L) {
   md_tensor **b = lua_newuserdatauv(L, sizeof *b, 1);
   *b = NULL;
   luaL_setmetatable(L, TNAME);
@@ -39,7 +40,7 @@ static md_tensor **newbox(lua_State *L) {
 ** collection: a training loop never needs collectgarbage() by hand. */
 #define GC_FLOOR (8u << 20) /* measured: a 1000-step loop stays within ~1 MB */
 static size_t gc_threshold = GC_FLOOR;
-static void gc_check(lua_State *L) {
+void gc_check(lua_State *L) {
   size_t used = md_bytes_in_use();
   if (used > gc_threshold) {
     lua_gc(L, LUA_GCCOLLECT);
@@ -54,10 +55,10 @@ static const char *md_shp(const md_tensor *t) {
   return md_shape_str(t, buf[k++ & 3], 96);
 }
 
-static int fail(lua_State *L) { return luaL_error(L, "%s", md_last_error()); }
+int fail(lua_State *L) { return luaL_error(L, "%s", md_last_error()); }
 
 /* put t (a new reference, or NULL on error) into box at the top */
-static int ret(lua_State *L, md_tensor **b, md_tensor *t) {
+int ret(lua_State *L, md_tensor **b, md_tensor *t) {
   if (!t) return fail(L);
   *b = t;
   gc_check(L);
@@ -73,7 +74,7 @@ static md_tensor *totensor(lua_State *L, int i) {
   md_tensor **b = luaL_testudata(L, i, TNAME);
   return b ? *b : NULL;
 }
-static md_tensor *checktensor(lua_State *L, int i) {
+md_tensor *checktensor(lua_State *L, int i) {
   md_tensor **b = luaL_testudata(L, i, TNAME);
   if (!b) {
     const char *got = luaL_typename(L, i);
@@ -138,7 +139,7 @@ static int getdims(lua_State *L, int i, int *dims) {
 }
 
 /* options table: reject unknown keys */
-static void checkopts(lua_State *L, int i, const char *fname, const char *const *allowed) {
+void checkopts(lua_State *L, int i, const char *fname, const char *const *allowed) {
   if (lua_isnoneornil(L, i)) return;
   luaL_checktype(L, i, LUA_TTABLE);
   lua_pushnil(L);

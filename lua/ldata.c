@@ -27,68 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TNAME "md.Tensor"
+#include "lbind.h"
+
+#define TNAME MD_LUA_TENSOR
 
 /* {====================================================== helpers */
-/* tensors: the same boxes as lua/lcore.c (a userdata holding md_tensor*,
-** metatable "md.Tensor"), made before any work so errors never leak */
-static md_tensor **newbox(lua_State *L) {
-  md_tensor **b = lua_newuserdatauv(L, sizeof *b, 1);
-  *b = NULL;
-  luaL_setmetatable(L, TNAME);
-  return b;
-}
-
-/* the core's bytes are invisible to Lua's GC: collect when they double */
-static size_t gc_threshold = 64u << 20;
-static void gc_check(lua_State *L) {
-  size_t used = md_bytes_in_use();
-  if (used > gc_threshold) {
-    lua_gc(L, LUA_GCCOLLECT);
-    used = md_bytes_in_use();
-    gc_threshold = used * 2 > (64u << 20) ? used * 2 : (64u << 20);
-  }
-}
-
-static int fail(lua_State *L) { return luaL_error(L, "%s", md_last_error()); }
-
-static int ret(lua_State *L, md_tensor **b, md_tensor *t) {
-  if (!t) return fail(L);
-  *b = t;
-  gc_check(L);
-  return 1;
-}
-
-static md_tensor *checktensor(lua_State *L, int i) {
-  md_tensor **b = luaL_testudata(L, i, TNAME);
-  if (!b) luaL_argerror(L, i, lua_pushfstring(L, "tensor expected, got %s", luaL_typename(L, i)));
-  if (!*b) luaL_argerror(L, i, "tensor was closed");
-  return *b;
-}
-
-static void checkopts(lua_State *L, int i, const char *fname, const char *const *allowed) {
-  if (lua_isnoneornil(L, i)) return;
-  luaL_checktype(L, i, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, i)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: option keys must be strings", fname);
-    const char *k = lua_tostring(L, -1);
-    int ok = 0;
-    for (const char *const *a = allowed; *a; a++)
-      if (strcmp(*a, k) == 0) ok = 1;
-    if (!ok) {
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      for (const char *const *a = allowed; *a; a++) {
-        luaL_addstring(&b, *a);
-        if (a[1]) luaL_addstring(&b, ", ");
-      }
-      luaL_pushresult(&b);
-      luaL_error(L, "%s: unknown option '%s' (known: %s)", fname, k, lua_tostring(L, -1));
-    }
-  }
-}
+/* boxes, errors, GC pressure and option checks come from lbind.h */
 
 /* option field helpers: the value of key k of the table at i, or the default */
 static int opt_type(lua_State *L, int i, const char *k) {

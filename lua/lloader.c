@@ -30,7 +30,9 @@
 #include <string.h>
 
 #define LNAME "md.Loader"
-#define TNAME "md.Tensor" /* lua/lcore.c's tensor boxes */
+#include "lbind.h"
+
+#define TNAME MD_LUA_TENSOR
 
 typedef struct lloader {
   md_loader *l;
@@ -40,50 +42,11 @@ typedef struct lloader {
 void md_lua_open_loader(lua_State *L);
 
 /* {====================================================== helpers */
-static md_tensor **newbox(lua_State *L) {
-  md_tensor **b = lua_newuserdatauv(L, sizeof *b, 1);
-  *b = NULL;
-  luaL_setmetatable(L, TNAME);
-  return b;
-}
-
-/* the core's bytes are invisible to Lua's collector: collect when they
-** double (as lcore.c does for its own results) */
-static size_t gc_threshold = 64u << 20;
-static void gc_check(lua_State *L) {
-  size_t used = md_bytes_in_use();
-  if (used > gc_threshold) {
-    lua_gc(L, LUA_GCCOLLECT);
-    used = md_bytes_in_use();
-    gc_threshold = used * 2 > (64u << 20) ? used * 2 : (64u << 20);
-  }
-}
-
+/* boxes, GC pressure and option checks come from lbind.h */
 static lloader *checkloader(lua_State *L, int i) {
   lloader *u = luaL_checkudata(L, i, LNAME);
   if (!u->l) luaL_argerror(L, i, "loader was closed");
   return u;
-}
-
-static void checkkeys(lua_State *L, int i, const char *fname, const char *const *allowed) {
-  lua_pushnil(L);
-  while (lua_next(L, i)) {
-    lua_pop(L, 1);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: option keys must be strings", fname);
-    const char *k = lua_tostring(L, -1);
-    int ok = 0;
-    for (const char *const *a = allowed; *a; a++) ok |= strcmp(*a, k) == 0;
-    if (!ok) {
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      for (const char *const *a = allowed; *a; a++) {
-        luaL_addstring(&b, *a);
-        if (a[1]) luaL_addstring(&b, ", ");
-      }
-      luaL_pushresult(&b);
-      luaL_error(L, "%s: unknown option '%s' (known: %s)", fname, k, lua_tostring(L, -1));
-    }
-  }
 }
 
 /* field k of the table at i: an integer / boolean / number, or d when nil */
@@ -133,7 +96,7 @@ static void gettransform(lua_State *L, int i, const md_dataset *ds, md_transform
   memset(tf, 0, sizeof *tf);
   if (lua_isnil(L, i)) return;
   if (!lua_istable(L, i)) luaL_error(L, "loader: option 'transform' must be a table, got %s", luaL_typename(L, i));
-  checkkeys(L, i, "loader transform", keys);
+  checkopts(L, i, "loader transform", keys);
   lua_Integer pad = optint(L, i, "pad_crop", 0, "loader transform");
   if (pad < 0 || pad > 4096) luaL_error(L, "loader: transform.pad_crop must be 0..4096, got %d", (int)pad);
   tf->pad_crop = (int)pad;
@@ -170,7 +133,7 @@ static void gettransform(lua_State *L, int i, const md_dataset *ds, md_transform
   } else if (t == LUA_TTABLE) {
     static const char *const nkeys[] = {"mean", "std", NULL};
     int n = lua_gettop(L);
-    checkkeys(L, n, "loader transform.normalize", nkeys);
+    checkopts(L, n, "loader transform.normalize", nkeys);
     if (ds->c > MD_TF_MAXC) luaL_error(L, "loader: normalize takes at most %d channels (%s has %d)", MD_TF_MAXC, ds->name, ds->c);
     tf->normalize = 1;
     if (lua_getfield(L, n, "mean") == LUA_TNIL) luaL_error(L, "loader: transform.normalize needs mean and std");
@@ -223,7 +186,7 @@ static int l_loader(lua_State *L) {
     ds = md_lua_checkdataset(L, 1);
   if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    checkkeys(L, 2, "loader", keys);
+    checkopts(L, 2, "loader", keys);
   } else {
     lua_newtable(L);
     lua_replace(L, 2);
