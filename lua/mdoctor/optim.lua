@@ -6,16 +6,7 @@ local core = require "mdoctor.core"
 
 local optim = {}
 
-local function checkopts(name, o, known)
-  if o ~= nil and type(o) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", name, type(o)), 3)
-  end
-  for k in pairs(o or {}) do
-    local ok = false
-    for _, x in ipairs(known) do if x == k then ok = true end end
-    if not ok then error(string.format("%s: unknown option '%s' (known: %s)", name, tostring(k), table.concat(known, ", ")), 3) end
-  end
-end
+local checkopts = require("mdoctor.util").checkopts
 local function params_of(p)
   if type(p) == "table" and p._is_module then return p:parameters() end
   if type(p) ~= "table" then error("optimizer: a list of tensors or a module expected, got " .. type(p), 3) end

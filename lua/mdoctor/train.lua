@@ -7,13 +7,7 @@ local util = require "mdoctor.util"
 
 local train = {}
 
-local function opts_check(name, o, known)
-  for k in pairs(o or {}) do
-    local ok = false
-    for _, x in ipairs(known) do if x == k then ok = true end end
-    if not ok then error(string.format("%s: unknown option '%s' (known: %s)", name, tostring(k), table.concat(known, ", ")), 3) end
-  end
-end
+local opts_check = util.checkopts
 
 --- make_optimizer(model, {optimizer="sgd"|"adam"|"adamw", lr=, momentum=, weight_decay=, nesterov=})
 function train.make_optimizer(model, o)

@@ -6,6 +6,24 @@ util.now = core.now
 --- util.quiet = true silences every progress line that does not ask otherwise
 util.quiet = false
 
+--- checkopts(name, o, known [, level=3]) -> o or {}: o must be nil or a table
+-- whose keys are all in `known`; the error names the unknown key and lists
+-- the known ones, reported `level` frames up (3: the caller of the function
+-- that checks its options)
+function util.checkopts(name, o, known, level)
+  level = level or 3
+  if o == nil then return {} end
+  if type(o) ~= "table" then error(string.format("%s: options must be a table, got %s", name, type(o)), level) end
+  for k in pairs(o) do
+    local ok = false
+    for _, x in ipairs(known) do if x == k then ok = true break end end
+    if not ok then
+      error(string.format("%s: unknown option '%s' (known: %s)", name, tostring(k), table.concat(known, ", ")), level)
+    end
+  end
+  return o
+end
+
 local function hms(s)
   if s ~= s or s == math.huge then return "--:--" end
   s = math.floor(s + 0.5)
