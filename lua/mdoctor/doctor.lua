@@ -109,14 +109,15 @@ function doctor.sift(model, ds, o)
   for c, list in pairs(bycls) do
     local correct = {}
     for _, r in ipairs(list) do if r.pred == r.y then correct[#correct + 1] = r end end
-    table.sort(correct, function(a, b) return a.p > b.p end)
+    -- ties (p = 1 in float32 is common) broken by item number: a stable order
+    table.sort(correct, function(a, b) if a.p ~= b.p then return a.p > b.p end return a.i < b.i end)
     high[c] = {}
     for j = 1, math.min(T, #correct) do high[c][j] = correct[j].i end
     local hard = {}
     for _, r in ipairs(list) do
       hard[#hard + 1] = { i = r.i, score = r.pred == r.y and (1 - r.p) or r.ppred }
     end
-    table.sort(hard, function(a, b) return a.score > b.score end)
+    table.sort(hard, function(a, b) if a.score ~= b.score then return a.score > b.score end return a.i < b.i end)
     low[c] = {}
     for j = 1, math.min(nlow, #hard) do low[c][j] = hard[j].i end
   end
@@ -175,7 +176,8 @@ function doctor.diagnose(model, ds, high, layers, o)
     for _, i in ipairs(high[c] or {}) do all[#all + 1] = i; cls[#cls + 1] = c end
   end
   if #all == 0 then error("diagnose: no sifted samples (is the model trained?)", 2) end
-  local bs = o.batch_size or math.max(1, 256 // (o.J or 10))
+  local J = (o.form == "code") and 1 or (o.J or 10)
+  local bs = o.batch_size or math.max(1, 256 // J)
   local loader = core.loader(ds, { batch_size = bs, shuffle = false, indices = all,
     transform = o.transform or { normalize = true } })
   local maps = {}
@@ -261,13 +263,16 @@ function doctor.losses(model, images, labels, masks, spec, has_mask)
   local ycol = labels:reshape(B, 1)
   -- one double-backward-ready gradient of the label scores for all layers
   local gl = core.grad(core.gather(sc, 2, ycol):sum(), feats, { create_graph = true })
-  local gr
-  local ru_w = spec.runner_up or (form == "paper" and 1 or 0)
+  local gr, ru
+  local ru_w = spec.runner_up or 1
   if #(spec.ch_layers or {}) > 0 and ru_w ~= 0 then
-    -- runner-up: the best class other than the label (by the detached logits)
+    -- runner-up: the best class other than the label (by the detached
+    -- logits): the second class when the prediction is right, the predicted
+    -- one when it is wrong -- the authors' rule
     local masked = logits:detach() - core.one_hot(labels, logits:size(2)) * 1e9
-    local ru = core.argmax(masked, 2, true)
+    ru = core.argmax(masked, 2, true)
     gr = core.grad(core.gather(sc, 2, ru):sum(), feats, { create_graph = true })
+    ru = ru:reshape(B)
   end
   local pos = {}
   for i, p in ipairs(paths) do pos[p] = i end
@@ -279,7 +284,17 @@ function doctor.losses(model, images, labels, masks, spec, has_mask)
     local a = gradient_correlation(gl[i], form) -- (B, C)
     local w = core.index_select(irr, 1, labels) -- (B, C) 1 = irrelevant for the label
     local term = (a * w):sum() / B
-    if gr then term = term + gradient_correlation(gr[i], "paper"):sum() * (ru_w / B) end
+    if gr then
+      if form == "code" then
+        -- the authors' code: relu(gradient) of the runner-up on the kernels
+        -- relevant to the runner-up
+        local rel = 1 - core.index_select(irr, 1, ru)
+        term = term + (gradient_correlation(gr[i], "code") * rel):sum() * (ru_w / B)
+      else
+        -- the paper form as we read Eq. 5: all of the runner-up's gradient
+        term = term + gradient_correlation(gr[i], "paper"):sum() * (ru_w / B)
+      end
+    end
     lch = lch and (lch + term) or term
   end
   for _, l in ipairs(spec.sp_layers or {}) do

@@ -267,6 +267,8 @@ int main(void) {
       /* blocks of output rows within an image (many input channels) */
       {"row blocks", 2, 64, 32, 32, 3, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"row blocks stride 2 groups 2", 2, 64, 65, 32, 4, 3, 3, P(2, 1, 1, 1, 1, 1, 2), 1, 1},
+      {"wide maps stride 2 dilation 2", 2, 3, 37, 40, 4, 3, 3, P(2, 2, 2, 1, 2, 2, 1), 1, 0},
+      {"wide maps 1x1 stride 2", 2, 5, 34, 36, 4, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 1},
       {"1x1 pointwise row blocks", 2, 8, 72, 72, 3, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
       /* many output channels: bwd_weight computes gw directly, not gw^T */
       {"256 output channels", 2, 2, 4, 4, 256, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
