@@ -44,40 +44,10 @@ local DEFAULTS = {
   { "quiet", false, "no progress lines" },
 }
 
-local function usage()
-  io.write("usage: mdoctor recipes/doctor.lua [--option value ...]\n\noptions:\n")
-  for _, d in ipairs(DEFAULTS) do
-    io.write(string.format("  --%-13s %-14s %s\n", d[1], tostring(d[2]), d[3]))
-  end
-end
-
-local function parse(args)
-  local o, known = {}, {}
-  for _, d in ipairs(DEFAULTS) do o[d[1]], known[d[1]] = d[2], d end
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    if a == "-h" or a == "--help" then usage(); os.exit(0) end
-    local k, v = a:match("^%-%-([%w_]+)=(.*)$")
-    if not k then
-      k = a:match("^%-%-([%w_]+)$")
-      if k and type(o[k]) == "boolean" then v = "true"
-      else i = i + 1; v = args[i] end
-    end
-    if not k or not known[k] then
-      usage()
-      error("doctor: unknown option '" .. tostring(a) .. "'", 0)
-    end
-    if v == nil then error("doctor: option --" .. k .. " needs a value", 0) end
-    local d = known[k][2]
-    if type(d) == "number" then
-      o[k] = tonumber(v) or error("doctor: --" .. k .. " needs a number, got '" .. v .. "'", 0)
-    elseif type(d) == "boolean" then o[k] = v == "true" or v == "1"
-    else o[k] = v end
-    i = i + 1
-  end
-  return o
-end
+-- the option parser is the recipes' shared one (recipes/common.lua):
+-- --name value or --name=value, numbers and booleans converted, --help lists
+-- DEFAULTS, an unknown option is an error after the usage
+local common = require "common"
 -- }======================================================
 
 -- {====================================================== data
@@ -127,7 +97,7 @@ local function resolve_layers(spec, model)
 end
 
 local function main(args)
-  local o = parse(args)
+  local o = common.parse("doctor", DEFAULTS, args)
   if o.threads > 0 then md.set_num_threads(o.threads) end
   if o.quiet then require("mdoctor.util").quiet = true end
   md.manual_seed(o.seed)
