@@ -37,6 +37,7 @@ local DEFAULTS = {
   { "beta", 1.0, "weight of the space-wise loss" },
   { "treat_epochs", 1, "fine-tuning epochs" },
   { "treat_lr", 0.005, "fine-tuning learning rate (SGD, momentum 0.9)" },
+  { "control", true, "also fine-tune with CE alone (same settings): the treatment's fair baseline" },
   { "seed", 0, "random seed" },
   { "threads", 0, "threads (0 = all cores)" },
   { "out", "out/doctor", "run directory" },
@@ -182,11 +183,24 @@ local function main(args)
     end })
   md.save(o.out .. "/treated.safetensors", treated:state_dict())
 
-  -- 5. evaluate
+  -- 5. evaluate; the control separates the constraints' effect from that of
+  -- simply training longer
   local after = train.evaluate(treated, test_loader, K)
   local val_after = val_idx and train.evaluate(treated, loader(train_all, val_idx, false, 256), K)
   report.jsonl(metrics, { phase = "treated_eval", test_top1 = after.top1, test_top5 = after.top5,
     val_top1 = val_after and val_after.top1 })
+  local control
+  if o.control then
+    local cm = arch { in_channels = info.c, num_classes = K, input_size = info.h, width = o.width }
+    cm:load_state_dict(model:state_dict())
+    md.manual_seed(o.seed + 1)
+    doctor.treat(cm, loader(train_all, train_idx, true), { form = o.form, ch_layers = {}, sp_layers = {} },
+      { epochs = o.treat_epochs, lr = o.treat_lr })
+    control = train.evaluate(cm, test_loader, K)
+    local val_control = val_idx and train.evaluate(cm, loader(train_all, val_idx, false, 256), K)
+    report.jsonl(metrics, { phase = "control_eval", test_top1 = control.top1, test_top5 = control.top5,
+      val_top1 = val_control and val_control.top1 })
+  end
   local maps_after = doctor.diagnose(treated, sub, sifted.high, diag_layers, dopts)
 
   -- 6. report
@@ -195,10 +209,13 @@ local function main(args)
     maps_after = maps_after, masks = masks_by_layer, layers = diag_layers, names = names, K = K,
     model = model, treated = treated, test_ds = test_ds, train_ds = sub, history = history,
     sifted = sifted, norm_info = info, ch_layers = ch_layers, sp_layers = sp_layers, annotated = annotated,
-    mask_fn = mask_fn, seconds = md.now() - t_start })
+    mask_fn = mask_fn, control = control, seconds = md.now() - t_start })
   print(string.format("treated: test top-1 %.2f%%  top-5 %.2f%%  (base %.2f%%, %+.2f points)%s", 100 * after.top1,
     100 * after.top5, 100 * before.top1, 100 * (after.top1 - before.top1),
     val_after and string.format("  (validation %.2f%%)", 100 * val_after.top1) or ""))
+  if control then
+    print(string.format("control: test top-1 %.2f%%  (CE-only fine-tuning with the same settings)", 100 * control.top1))
+  end
   print("report: " .. path)
   print(string.format("done in %s", require("mdoctor.util").hms(md.now() - t_start)))
 end

@@ -254,6 +254,10 @@ function report.pipeline(o, r)
   w("<h1>Model Doctor report</h1>")
   w(string.format("<p class='big'>test top-1: base <b>%.2f%%</b> &rarr; treated <b>%.2f%%</b> (%+.2f points); top-5 %.2f%% &rarr; %.2f%%</p>",
     100 * r.before.top1, 100 * r.after.top1, 100 * (r.after.top1 - r.before.top1), 100 * r.before.top5, 100 * r.after.top5))
+  if r.control then
+    w(string.format("<p>control -- the same fine-tuning with cross-entropy alone: test top-1 <b>%.2f%%</b>; the treatment's own effect is %+.2f points</p>",
+      100 * r.control.top1, 100 * (r.after.top1 - r.control.top1)))
+  end
   if r.val_before then
     w(string.format("<p>validation top-1: %.2f%% &rarr; %.2f%%</p>", 100 * r.val_before.top1, 100 * r.val_after.top1))
   end
