@@ -6,14 +6,11 @@
 **   build/bench/bench_conv            all shapes, 1 and 2 threads
 **   MD_BLIS_ARCH=3 build/bench/...    the same with BLIS's haswell kernels
 **   BENCH_THREADS=2 ...               one thread count only
-**   BENCH_MALLOC=default ...          keep glibc's malloc settings (see main)
 */
 #include "internal.h" /* md_sgemm: the benchmark calls BLIS through the same door as the ops */
 
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -100,7 +97,8 @@ static void run_conv(void *q) {
 }
 
 static double sgemm_gflops(int64_t n) {
-  gemm_ctx g = {malloc(sizeof(float) * n * n), malloc(sizeof(float) * n * n), malloc(sizeof(float) * n * n), n};
+  size_t bytes = sizeof(float) * (size_t)(n * n);
+  gemm_ctx g = {malloc(bytes), malloc(bytes), malloc(bytes), n};
   for (int64_t i = 0; i < n * n; i++) {
     g.a[i] = (float)(i % 7) * 0.1f;
     g.b[i] = (float)(i % 5) * 0.1f;
@@ -165,22 +163,10 @@ static void run_threads(int threads) {
 }
 
 int main(void) {
-  /* glibc hands blocks of more than a few MB back to the kernel on free, so
-  ** every op's fresh output and scratch buffers are page-faulted in again;
-  ** in this VM that cost up to 10x the arithmetic (512->512 @2 bwd_weight:
-  ** 85 ms instead of 11).  Keep freed memory in the heap, as a long-running
-  ** host should; BENCH_MALLOC=default shows the difference. */
-  const char *mode = getenv("BENCH_MALLOC");
-  int keep = !(mode && !strcmp(mode, "default"));
-  if (keep) {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  }
   md_init();
   md_manual_seed(1);
   md_set_grad_enabled(0);
-  printf("bench_conv: GFLOP/s = 2*N*K*Ho*Wo*C/g*R*S / median time; %% = of sgemm 1024^3; malloc %s\n",
-         keep ? "keeps freed memory" : "default");
+  printf("bench_conv: GFLOP/s = 2*N*K*Ho*Wo*C/g*R*S / median time; %% = of sgemm 1024^3\n");
   const char *only = getenv("BENCH_THREADS");
   if (only && atoi(only) > 0) {
     run_threads(atoi(only));

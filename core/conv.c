@@ -18,13 +18,23 @@
 ** column matrix.  Depthwise convolutions (one input channel per group) are
 ** too thin for a GEMM and use direct loops.
 **
+** With several threads, the images are shared out in chunks and every GEMM
+** runs on one thread (see "running the blocks").
+**
 ** Measured on a 2-core Zen 4 with BLIS's skx kernels (BENCHMARKS.md): the
-** large 3x3 convolutions run at 70-85% of the sgemm rate; what is lost goes
-** to im2col/col2im, which cost one pass over the column matrix per GEMM.
+** 3x3 convolutions with 128 channels and more run at 70-98% of the sgemm
+** rate, the 64-channel ones at 55-76%; what is lost goes to im2col/col2im,
+** one pass over the column matrix, which BLIS then reads again to pack it.
 */
 #include "internal.h"
 
 #include <stdio.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define PAR_IF(work) ((work) >= MD_PAR_MIN && !omp_in_parallel())
+#else
+#define PAR_IF(work) 0
+#endif
 
 /* {====================================================== geometry */
 
@@ -141,14 +151,39 @@ typedef struct block {
 typedef struct plan {
   int64_t nb, rb; /* images per block, output rows per block */
   int64_t maxcol; /* columns of the largest block */
+  int64_t *tab;   /* narrow maps: see make_table */
 } plan;
 
-static plan make_plan(const geom *g) {
+/* For maps narrower than SMALL_WO, im2col and col2im go through a table
+** instead of row by row: rows of a few elements cost more in loop set-up
+** than in copying (measured 20% of a 512->512 @2 forward).  tab[(r*S+s) *
+** maxcol + column] is the offset of the element a column reads, counted
+** from channel c of the block's first image, or -1 in the padding. */
+#define SMALL_WO 16
+static int64_t *make_table(const plan *pl, const geom *g) {
+  const int64_t RS = g->R * g->S, HW = g->H * g->W;
+  int64_t *tab = md_alloc(sizeof(int64_t) * (size_t)(RS * pl->maxcol));
+  if (!tab) return NULL;
+  for (int64_t r = 0; r < g->R; r++)
+    for (int64_t s = 0; s < g->S; s++) {
+      int64_t *t = tab + (r * g->S + s) * pl->maxcol;
+      for (int64_t j = 0; j < pl->nb; j++)
+        for (int64_t oh = 0; oh < g->Ho; oh++)
+          for (int64_t ow = 0; ow < g->Wo; ow++) {
+            int64_t ih = oh * g->sh - g->ph + r * g->dh, iw = ow * g->sw - g->pw + s * g->dw;
+            int ok = ih >= 0 && ih < g->H && iw >= 0 && iw < g->W;
+            *t++ = ok ? j * g->C * HW + ih * g->W + iw : -1;
+          }
+    }
+  return tab;
+}
+
+static void make_plan(plan *out, const geom *g) {
   int64_t CRS = g->C * g->R * g->S, P = g->Ho * g->Wo;
   int64_t q = BLK_BYTES / ((CRS > 0 ? CRS : 1) * (int64_t)sizeof(float));
   if (q < QMIN) q = QMIN;
   if (q > QMAX) q = QMAX;
-  plan pl = {1, g->Ho, 0};
+  plan pl = {1, g->Ho, 0, NULL};
   if (P >= q) { /* rows of one image, in blocks of equal size (no thin last one) */
     int64_t rb = q / g->Wo < 1 ? 1 : q / g->Wo, nblk = (g->Ho + rb - 1) / rb;
     pl.rb = (g->Ho + nblk - 1) / nblk;
@@ -157,35 +192,36 @@ static plan make_plan(const geom *g) {
     pl.nb = (g->N + nblk - 1) / nblk;
   }
   pl.maxcol = pl.nb * pl.rb * g->Wo;
-  return pl;
+  *out = pl;
 }
 
-/* the blocks in order: *b set to the block after b (start with b->ncol == 0) */
-static int next_block(block *b, const plan *pl, const geom *g) {
-  if (b->ncol == 0) {
-    b->n0 = 0;
-    b->oh0 = 0;
-  } else if (b->oh1 < g->Ho) {
-    b->oh0 = b->oh1;
-  } else {
-    b->n0 += b->nb;
-    b->oh0 = 0;
-  }
-  if (b->n0 >= g->N) return 0;
-  b->nb = g->N - b->n0 < pl->nb ? g->N - b->n0 : pl->nb;
-  b->oh1 = b->oh0 + pl->rb < g->Ho ? b->oh0 + pl->rb : g->Ho;
-  b->q0 = b->oh0 * g->Wo;
-  b->qn = (b->oh1 - b->oh0) * g->Wo;
-  b->ncol = b->nb * b->qn;
+/* the plan and, for narrow maps in blocks of whole images, the table;
+** 0 when out of memory */
+static int plan_for(plan *pl, const geom *g) {
+  make_plan(pl, g);
+  if (g->Wo < SMALL_WO && pl->rb == g->Ho && !is_pointwise(g) && !(pl->tab = make_table(pl, g)))
+    return 0;
   return 1;
 }
 
 /* col (C*R*S, ncol) <- x (N,C,H,W) for block b: row (c,r,s), column
 ** (j,oh,ow) holds x[n0+j, c, oh*sh-ph+r*dh, ow*sw-pw+s*dw], 0 in the padding */
-static void im2col(float *col, const float *x, const block *b, const geom *g) {
+static void im2col(float *col, const float *x, const block *b, const plan *pl, const geom *g) {
   const int64_t C = g->C, H = g->H, W = g->W, R = g->R, S = g->S, Wo = g->Wo;
   const int64_t rows = C * R * S, ncol = b->ncol;
-#pragma omp parallel for schedule(static) if (rows * ncol >= MD_PAR_MIN)
+  if (pl->tab) { /* narrow maps: one long gather per row */
+    const float *x0 = x + b->n0 * C * H * W;
+#pragma omp parallel for schedule(static) if (PAR_IF(rows * ncol))
+    for (int64_t row = 0; row < rows; row++) {
+      const int64_t *t = pl->tab + row % (R * S) * pl->maxcol;
+      const float *xc = x0 + row / (R * S) * H * W;
+      float *dst = col + row * ncol;
+#pragma omp simd
+      for (int64_t q = 0; q < ncol; q++) dst[q] = t[q] >= 0 ? xc[t[q]] : 0.0f;
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (PAR_IF(rows * ncol))
   for (int64_t row = 0; row < rows; row++) {
     int64_t c = row / (R * S), r = row / S % R, s = row % S;
     int64_t off = s * g->dw - g->pw, lo, hi;
@@ -196,12 +232,15 @@ static void im2col(float *col, const float *x, const block *b, const geom *g) {
       for (int64_t oh = b->oh0; oh < b->oh1; oh++, dst += Wo) {
         int64_t ih = oh * g->sh - g->ph + r * g->dh;
         if (ih < 0 || ih >= H) {
-          memset(dst, 0, sizeof(float) * (size_t)Wo);
+          if (Wo >= 16)
+            memset(dst, 0, sizeof(float) * (size_t)Wo);
+          else /* a call costs more than a few stores */
+            for (int64_t ow = 0; ow < Wo; ow++) dst[ow] = 0;
           continue;
         }
         const float *src = xp + ih * W;
         for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0;
-        if (g->sw == 1)
+        if (g->sw == 1 && hi - lo >= 16)
           memcpy(dst + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
         else
           for (int64_t ow = lo; ow < hi; ow++) dst[ow] = src[ow * g->sw + off];
@@ -212,38 +251,54 @@ static void im2col(float *col, const float *x, const block *b, const geom *g) {
 }
 
 /* x (N,C,H,W) += col2im(col (C*R*S, ncol)) for block b: the adjoint of
-** im2col, every column entry added back where it was read from.  One
-** (image, channel) plane per iteration, so threads never write the same
-** element. */
-static void col2im(float *x, const float *col, const block *b, const geom *g) {
+** im2col, every column entry added back where it was read from.  Threads
+** take channels, so they never write the same element, and each reads its
+** rows of col front to back: visiting them image by image instead jumps
+** between rows far apart and stalls on every cache line (measured 3x slower
+** for 4x4 maps). */
+static void col2im(float *x, const float *col, const block *b, const plan *pl, const geom *g) {
   const int64_t C = g->C, H = g->H, W = g->W, R = g->R, S = g->S, Wo = g->Wo;
   const int64_t ncol = b->ncol;
-#pragma omp parallel for schedule(static) if (C * R * S * ncol >= MD_PAR_MIN)
-  for (int64_t jc = 0; jc < b->nb * C; jc++) {
-    int64_t j = jc / C, c = jc % C;
-    float *xp = x + ((b->n0 + j) * C + c) * H * W;
+  if (pl->tab) { /* narrow maps: one long scatter per row, to distinct elements */
+#pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
+    for (int64_t c = 0; c < C; c++) {
+      float *xc = x + (b->n0 * C + c) * H * W;
+      for (int64_t rs = 0; rs < R * S; rs++) {
+        const int64_t *t = pl->tab + rs * pl->maxcol;
+        const float *src = col + (c * R * S + rs) * ncol;
+        for (int64_t q = 0; q < ncol; q++)
+          if (t[q] >= 0) xc[t[q]] += src[q];
+      }
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
+  for (int64_t c = 0; c < C; c++)
     for (int64_t r = 0; r < R; r++)
       for (int64_t s = 0; s < S; s++) {
         int64_t off = s * g->dw - g->pw, lo, hi;
         valid_range(&lo, &hi, off, g->sw, Wo, W);
-        const float *src = col + ((c * R + r) * S + s) * ncol + j * b->qn;
-        for (int64_t oh = b->oh0; oh < b->oh1; oh++, src += Wo) {
-          int64_t ih = oh * g->sh - g->ph + r * g->dh;
-          if (ih < 0 || ih >= H) continue;
-          float *dst = xp + ih * W;
-          if (g->sw == 1)
+        const float *src = col + ((c * R + r) * S + s) * ncol;
+        for (int64_t j = 0; j < b->nb; j++) {
+          float *xp = x + ((b->n0 + j) * C + c) * H * W;
+          for (int64_t oh = b->oh0; oh < b->oh1; oh++, src += Wo) {
+            int64_t ih = oh * g->sh - g->ph + r * g->dh;
+            if (ih < 0 || ih >= H) continue;
+            float *dst = xp + ih * W;
+            if (g->sw == 1 && hi - lo >= 16) { /* short rows: scalar (no vector set-up) */
 #pragma omp simd
-            for (int64_t ow = lo; ow < hi; ow++) dst[ow + off] += src[ow];
-          else
-            for (int64_t ow = lo; ow < hi; ow++) dst[ow * g->sw + off] += src[ow];
+              for (int64_t ow = lo; ow < hi; ow++) dst[ow + off] += src[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ow++) dst[ow * g->sw + off] += src[ow];
+            }
+          }
         }
       }
-  }
 }
 
 /* m (rows, ncol) <- block b of t (N, rows, P): the images side by side */
 static void gather_block(float *m, const float *t, const block *b, int64_t rows, int64_t P) {
-#pragma omp parallel for collapse(2) schedule(static) if (rows * b->ncol >= MD_PAR_MIN)
+#pragma omp parallel for collapse(2) schedule(static) if (PAR_IF(rows * b->ncol))
   for (int64_t i = 0; i < rows; i++)
     for (int64_t j = 0; j < b->nb; j++)
       memcpy(m + i * b->ncol + j * b->qn, t + ((b->n0 + j) * rows + i) * P + b->q0,
@@ -253,7 +308,7 @@ static void gather_block(float *m, const float *t, const block *b, int64_t rows,
 /* block b of t (N, rows, P) <- m (rows, ncol) + bias[row] (bias may be NULL) */
 static void scatter_block(float *t, const float *m, const float *bias, const block *b, int64_t rows,
                           int64_t P) {
-#pragma omp parallel for collapse(2) schedule(static) if (rows * b->ncol >= MD_PAR_MIN)
+#pragma omp parallel for collapse(2) schedule(static) if (PAR_IF(rows * b->ncol))
   for (int64_t j = 0; j < b->nb; j++)
     for (int64_t i = 0; i < rows; i++) {
       float *dst = t + ((b->n0 + j) * rows + i) * P + b->q0;
@@ -270,7 +325,7 @@ static void scatter_block(float *t, const float *m, const float *bias, const blo
 static void transpose(float *dst, const float *src, int64_t rows, int64_t cols, int64_t lds,
                       int64_t ldd) {
   const int64_t T = 32, nct = (cols + T - 1) / T;
-#pragma omp parallel for schedule(static) if (rows * cols >= MD_PAR_MIN)
+#pragma omp parallel for schedule(static) if (PAR_IF(rows * cols))
   for (int64_t ct = 0; ct < nct; ct++) {
     int64_t j0 = ct * T, j1 = j0 + T < cols ? j0 + T : cols;
     for (int64_t i0 = 0; i0 < rows; i0 += T) {
@@ -283,155 +338,279 @@ static void transpose(float *dst, const float *src, int64_t rows, int64_t cols, 
   }
 }
 
-/* y (N,K,Ho,Wo) <- x (N,C,H,W) conv w (K,C/G,R,S) + b (K) or NULL.
-** (Computing y^T = col^T W^T instead, to give BLIS the long dim as rows,
-** measured no faster once the transpose back into NCHW is paid.) */
-static int gemm_forward(float *y, const float *x, const float *w, const float *b, const geom *g) {
-  const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
-  const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
-  const int pw = is_pointwise(g);
-  plan pl = make_plan(g);
-  float *col = md_alloc(sizeof(float) * (size_t)(CRS * pl.maxcol));
-  float *obuf = md_alloc(sizeof(float) * (size_t)(K * pl.maxcol));
-  if (!col || !obuf) {
-    md_free(col);
-    md_free(obuf);
+/* {====================================================== running the blocks
+** With several threads there are two ways to share the work: BLIS threads
+** each GEMM, or the blocks are shared out and each GEMM runs on one thread.
+** The second is much faster when there are enough blocks (measured at 2
+** threads: 64->64 @32 forward 106 -> 190 GFLOP/s), because the GEMMs of a
+** block are too small for BLIS to split without waiting at its barriers;
+** and the im2col/col2im passes run in parallel for free.  Threads take
+** chunks of images (all the row blocks of an image go to one thread, so
+** col2im never has two threads adding to the same rows). */
+
+typedef struct job job;
+/* process block b with scratch memory scr of thread tid */
+typedef void (*block_fn)(const job *jb, const block *b, float *scr, int tid);
+struct job {
+  const geom *g;
+  plan pl;
+  const float *x, *w, *gy, *b; /* the op's inputs (unused ones NULL) */
+  float *out;
+  int one_thread_gemm; /* blocks in parallel: every GEMM on one thread */
+  int direct;          /* bwd_weight: accumulate straight into out */
+  int *started;        /* bwd_weight: thread tid's accumulator holds a sum */
+  float *scratch;      /* one slice of `slice` floats per thread */
+  int64_t slice;
+  int nthr;
+};
+
+/* c = a b + beta c on all threads (BLIS's), or on this one only */
+static void gemm(const job *jb, int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                 int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
+                 int64_t rsc, int64_t csc) {
+  if (!jb->one_thread_gemm || k == 0) { /* md_sgemm spells out k == 0 */
+    md_sgemm(0, 0, m, n, k, 1.0f, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
+    return;
+  }
+  md_sgemm_1t(m, n, k, 1.0f, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
+}
+
+/* row block `rowblk` of chunk `chunk` */
+static block block_at(const plan *pl, const geom *g, int64_t chunk, int64_t rowblk) {
+  block b;
+  b.n0 = chunk * pl->nb;
+  b.nb = g->N - b.n0 < pl->nb ? g->N - b.n0 : pl->nb;
+  b.oh0 = rowblk * pl->rb;
+  b.oh1 = b.oh0 + pl->rb < g->Ho ? b.oh0 + pl->rb : g->Ho;
+  b.q0 = b.oh0 * g->Wo;
+  b.qn = (b.oh1 - b.oh0) * g->Wo;
+  b.ncol = b.nb * b.qn;
+  return b;
+}
+
+static int64_t chunks(const plan *pl, const geom *g) {
+  return g->N > 0 ? (g->N + pl->nb - 1) / pl->nb : 0;
+}
+
+/* whether the chunks go to the threads (else BLIS threads each GEMM) */
+static int blocks_in_parallel(const plan *pl, const geom *g) {
+  int nthr = md_num_threads_internal();
+  return nthr > 1 && chunks(pl, g) >= 2 * nthr;
+}
+
+/* run fn over all blocks, with `slice` floats of scratch per thread;
+** 0 when out of memory */
+static int run_blocks(job *jb, block_fn fn, int64_t slice) {
+  const geom *g = jb->g;
+  const plan *pl = &jb->pl;
+  int64_t nrb = (g->Ho + pl->rb - 1) / pl->rb, nch = chunks(pl, g);
+  int nthr = md_num_threads_internal();
+  md_init(); /* BLIS's kernels are chosen before any thread calls it */
+  jb->one_thread_gemm = blocks_in_parallel(pl, g);
+  jb->nthr = jb->one_thread_gemm ? nthr : 1;
+  jb->slice = slice;
+  jb->scratch = md_alloc(sizeof(float) * (size_t)(slice * jb->nthr));
+  jb->started = calloc((size_t)jb->nthr, sizeof(int));
+  if (!jb->scratch || !jb->started) {
+    if (jb->scratch) md_set_error("conv2d: out of memory");
     return 0;
   }
-  block bk = {0};
-  while (next_block(&bk, &pl, g)) {
-    const int64_t ncol = bk.ncol;
-    /* the column matrix: a strided view of x for 1x1 convs on one image */
-    const float *cm = col;
-    int64_t crs = ncol; /* its row stride */
-    if (pw && bk.nb == 1) {
-      cm = x + bk.n0 * C * P + bk.q0;
-      crs = P;
-    } else if (pw) {
-      gather_block(col, x, &bk, C, P);
-    } else {
-      im2col(col, x, &bk, g);
+  if (jb->one_thread_gemm) {
+#pragma omp parallel for schedule(dynamic) num_threads(nthr)
+    for (int64_t ch = 0; ch < nch; ch++) {
+      int tid = 0;
+#ifdef _OPENMP
+      tid = omp_get_thread_num();
+#endif
+      for (int64_t rb = 0; rb < nrb; rb++) {
+        block b = block_at(pl, g, ch, rb);
+        fn(jb, &b, jb->scratch + tid * slice, tid);
+      }
     }
-    /* one image: straight into y[n] (K, P) through its row stride, bias
-    ** first so that the GEMM adds to it; several: into obuf, then scatter */
-    float *out = obuf;
-    int64_t ors = ncol;
-    if (bk.nb == 1) {
-      out = y + bk.n0 * K * P + bk.q0;
-      ors = P;
-      if (b)
-        for (int64_t k = 0; k < K; k++)
-          for (int64_t q = 0; q < ncol; q++) out[k * P + q] = b[k];
-    }
-    for (int64_t gi = 0; gi < G; gi++)
-      md_sgemm(0, 0, Kg, ncol, CgRS, 1.0f, w + gi * Kg * CgRS, CgRS, 1, cm + gi * CgRS * crs, crs, 1,
-               bk.nb == 1 && b ? 1.0f : 0.0f, out + gi * Kg * ors, ors, 1);
-    if (bk.nb > 1) scatter_block(y, obuf, b, &bk, K, P);
+  } else {
+    for (int64_t ch = 0; ch < nch; ch++)
+      for (int64_t rb = 0; rb < nrb; rb++) {
+        block b = block_at(pl, g, ch, rb);
+        fn(jb, &b, jb->scratch, 0);
+      }
   }
-  md_free(col);
-  md_free(obuf);
   return 1;
 }
 
-/* gx (N,C,H,W) <- gy (N,K,Ho,Wo) and w (K,C/G,R,S): gcol = W^T gy, col2im */
-static int gemm_bwd_input(float *gx, const float *gy, const float *w, const geom *g) {
-  const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
+static void end_job(job *jb) {
+  md_free(jb->scratch);
+  free(jb->started);
+  md_free(jb->pl.tab);
+}
+
+/* the column matrix of block b: a strided view of x for 1x1 convs on one
+** image, else made in col; *rs receives its row stride */
+static const float *columns(const job *jb, const block *b, float *col, int64_t *rs) {
+  const geom *g = jb->g;
+  const int64_t P = g->Ho * g->Wo;
+  *rs = b->ncol;
+  if (is_pointwise(g) && b->nb == 1) {
+    *rs = P;
+    return jb->x + b->n0 * g->C * P + b->q0;
+  }
+  if (is_pointwise(g))
+    gather_block(col, jb->x, b, g->C, P);
+  else
+    im2col(col, jb->x, b, &jb->pl, g);
+  return col;
+}
+
+/* y (N,K,Ho,Wo) <- x (N,C,H,W) conv w (K,C/G,R,S) + b (K) or NULL, one
+** block: y = W col.  (Computing y^T = col^T W^T instead, to give BLIS the
+** long dim as rows, measured no faster once the transpose back into NCHW is
+** paid.)  Scratch: col (CRS, maxcol), obuf (K, maxcol). */
+static void forward_block(const job *jb, const block *bk, float *scr, int tid) {
+  const geom *g = jb->g;
+  const int64_t K = g->K, P = g->Ho * g->Wo, G = g->G, ncol = bk->ncol;
+  const int64_t Kg = K / G, CgRS = g->C / G * g->R * g->S, CRS = g->C * g->R * g->S;
+  float *obuf = scr + CRS * jb->pl.maxcol;
+  int64_t crs;
+  const float *cm = columns(jb, bk, scr, &crs);
+  /* one image: straight into y[n] (K, P) through its row stride, bias
+  ** first so that the GEMM adds to it; several: into obuf, then scatter */
+  float *out = obuf;
+  int64_t ors = ncol;
+  if (bk->nb == 1) {
+    out = jb->out + bk->n0 * K * P + bk->q0;
+    ors = P;
+    if (jb->b)
+      for (int64_t k = 0; k < K; k++)
+        for (int64_t q = 0; q < ncol; q++) out[k * P + q] = jb->b[k];
+  }
+  for (int64_t gi = 0; gi < G; gi++)
+    gemm(jb, Kg, ncol, CgRS, jb->w + gi * Kg * CgRS, CgRS, 1, cm + gi * CgRS * crs, crs, 1,
+         bk->nb == 1 && jb->b ? 1.0f : 0.0f, out + gi * Kg * ors, ors, 1);
+  if (bk->nb > 1) scatter_block(jb->out, obuf, jb->b, bk, K, P);
+}
+
+static int gemm_forward(float *y, const float *x, const float *w, const float *b, const geom *g) {
+  job jb = {.g = g, .x = x, .w = w, .b = b, .out = y};
+  int ok = plan_for(&jb.pl, g) &&
+           run_blocks(&jb, forward_block, (g->C * g->R * g->S + g->K) * jb.pl.maxcol);
+  end_job(&jb);
+  return ok;
+}
+
+/* gx (N,C,H,W) <- gy (N,K,Ho,Wo) and w (K,C/G,R,S), one block: gcol =
+** W^T gy, then col2im.  Scratch: gcol (CRS, maxcol), gbuf (K, maxcol). */
+static void bwd_input_block(const job *jb, const block *bk, float *scr, int tid) {
+  const geom *g = jb->g;
+  const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G, ncol = bk->ncol;
   const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
   const int pw = is_pointwise(g);
-  plan pl = make_plan(g);
-  float *gcol = md_alloc(sizeof(float) * (size_t)(CRS * pl.maxcol));
-  float *gbuf = md_alloc(sizeof(float) * (size_t)(K * pl.maxcol));
-  if (!gcol || !gbuf) {
-    md_free(gcol);
-    md_free(gbuf);
-    return 0;
+  float *gcol = scr, *gbuf = scr + CRS * jb->pl.maxcol;
+  const float *gm = jb->gy + bk->n0 * K * P + bk->q0; /* one image: gy[n] read in place */
+  int64_t grs = P;
+  if (bk->nb > 1) {
+    gather_block(gbuf, jb->gy, bk, K, P);
+    gm = gbuf;
+    grs = ncol;
   }
-  if (!pw) memset(gx, 0, sizeof(float) * (size_t)(g->N * C * g->H * g->W)); /* col2im adds */
-  block bk = {0};
-  while (next_block(&bk, &pl, g)) {
-    const int64_t ncol = bk.ncol;
-    const float *gm = gy + bk.n0 * K * P + bk.q0; /* one image: gy[n] read in place */
-    int64_t grs = P;
-    if (bk.nb > 1) {
-      gather_block(gbuf, gy, &bk, K, P);
-      gm = gbuf;
-      grs = ncol;
-    }
-    float *out = gcol; /* 1x1 on one image: gcol is gx[n] itself */
-    int64_t ors = ncol;
-    if (pw && bk.nb == 1) {
-      out = gx + bk.n0 * C * P + bk.q0;
-      ors = P;
-    }
-    for (int64_t gi = 0; gi < G; gi++) /* W_g^T (CgRS, Kg) read through strides */
-      md_sgemm(0, 0, CgRS, ncol, Kg, 1.0f, w + gi * Kg * CgRS, 1, CgRS, gm + gi * Kg * grs, grs, 1, 0.0f,
-               out + gi * CgRS * ors, ors, 1);
-    if (pw && bk.nb > 1)
-      scatter_block(gx, gcol, NULL, &bk, C, P);
-    else if (!pw)
-      col2im(gx, gcol, &bk, g);
+  float *out = gcol; /* 1x1 on one image: gcol is gx[n] itself */
+  int64_t ors = ncol;
+  if (pw && bk->nb == 1) {
+    out = jb->out + bk->n0 * C * P + bk->q0;
+    ors = P;
   }
-  md_free(gcol);
-  md_free(gbuf);
-  return 1;
+  for (int64_t gi = 0; gi < G; gi++) /* W_g^T (CgRS, Kg) read through strides */
+    gemm(jb, CgRS, ncol, Kg, jb->w + gi * Kg * CgRS, 1, CgRS, gm + gi * Kg * grs, grs, 1, 0.0f,
+         out + gi * CgRS * ors, ors, 1);
+  if (pw && bk->nb > 1)
+    scatter_block(jb->out, gcol, NULL, bk, C, P);
+  else if (!pw)
+    col2im(jb->out, gcol, bk, &jb->pl, g);
+}
+
+static int gemm_bwd_input(float *gx, const float *gy, const float *w, const geom *g) {
+  job jb = {.g = g, .gy = gy, .w = w, .out = gx};
+  if (!is_pointwise(g)) /* col2im adds */
+    memset(gx, 0, sizeof(float) * (size_t)(g->N * g->C * g->H * g->W));
+  int ok = plan_for(&jb.pl, g) &&
+           run_blocks(&jb, bwd_input_block, (g->C * g->R * g->S + g->K) * jb.pl.maxcol);
+  end_job(&jb);
+  return ok;
 }
 
 /* gw (K,C/G,R,S) <- x (N,C,H,W) and gy (N,K,Ho,Wo): gw = gy col^T summed
-** over the blocks.  For fewer than BWW_TRANSPOSED_BELOW output channels it
-** is computed transposed, gw^T (CRS, K) = col gy^T, and transposed into
-** place: BLIS does much better with the long dim as the rows of C (measured
-** 2x for K=64); for large K both ways run alike and the direct one saves
-** the transpose. */
+** over the blocks, or computed transposed, gw^T (CRS, K) = col gy^T, and
+** transposed into place at the end.  BLIS does much better with the longer
+** dim as the rows of C (measured 2x in the GEMM for K=64, CRS=576, and 1.5x
+** the other way round for the 27 rows of a first layer).  From
+** BWW_TRANSPOSED_BELOW output channels on, both run alike and the direct
+** one saves the transpose. */
+static int bww_transposed(const geom *g) {
+  int64_t Kg = g->K / g->G, CgRS = g->C / g->G * g->R * g->S;
+  return Kg < BWW_TRANSPOSED_BELOW && CgRS > Kg;
+}
+
+/* one block of bwd_weight.  Each thread sums into its own accumulator (in
+** its scratch, or gw itself when one thread does all); they are added at
+** the end.  Scratch: col (CRS, maxcol), gbuf (K, maxcol), acc (CgRS*K). */
+static void bwd_weight_block(const job *jb, const block *bk, float *scr, int tid) {
+  const geom *g = jb->g;
+  const int64_t K = g->K, P = g->Ho * g->Wo, G = g->G, ncol = bk->ncol;
+  const int64_t Kg = K / G, CgRS = g->C / G * g->R * g->S, CRS = g->C * g->R * g->S;
+  const int tr = bww_transposed(g);
+  float *gbuf = scr + CRS * jb->pl.maxcol, *acc = jb->direct ? jb->out : gbuf + K * jb->pl.maxcol;
+  int64_t crs;
+  const float *cm = columns(jb, bk, scr, &crs), *gm = jb->gy + bk->n0 * K * P + bk->q0;
+  int64_t grs = P;
+  if (bk->nb > 1) {
+    gather_block(gbuf, jb->gy, bk, K, P);
+    gm = gbuf;
+    grs = ncol;
+  }
+  float beta = jb->started[tid] ? 1.0f : 0.0f; /* the first block sets, the others add */
+  jb->started[tid] = 1;
+  for (int64_t gi = 0; gi < G; gi++) {
+    const float *cg = cm + gi * CgRS * crs, *yg = gm + gi * Kg * grs;
+    if (tr) /* col_g (CgRS, ncol) x gy_g^T (ncol, Kg), the latter through strides */
+      gemm(jb, CgRS, Kg, ncol, cg, crs, 1, yg, 1, grs, beta, acc + gi * CgRS * Kg, Kg, 1);
+    else /* gy_g (Kg, ncol) x col_g^T (ncol, CgRS) */
+      gemm(jb, Kg, CgRS, ncol, yg, grs, 1, cg, 1, crs, beta, acc + gi * Kg * CgRS, CgRS, 1);
+  }
+}
+
 static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
-  const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, G = g->G;
-  const int64_t Kg = K / G, CgRS = C / G * g->R * g->S, CRS = C * g->R * g->S;
-  const int pw = is_pointwise(g), tr = Kg < BWW_TRANSPOSED_BELOW;
-  plan pl = make_plan(g);
-  float *col = md_alloc(sizeof(float) * (size_t)(CRS * pl.maxcol));
-  float *gbuf = md_alloc(sizeof(float) * (size_t)(K * pl.maxcol));
-  float *gwt = tr ? md_alloc(sizeof(float) * (size_t)(CgRS * K)) : NULL; /* G blocks (CgRS, Kg) */
-  if (!col || !gbuf || (tr && !gwt)) {
-    md_free(col);
-    md_free(gbuf);
-    md_free(gwt);
+  const int64_t K = g->K, G = g->G, Kg = K / G, CgRS = g->C / G * g->R * g->S;
+  const int64_t CRS = g->C * g->R * g->S, n = CgRS * K;
+  const int tr = bww_transposed(g);
+  job jb = {.g = g, .x = x, .gy = gy, .out = gw};
+  if (!plan_for(&jb.pl, g)) {
+    end_job(&jb);
     return 0;
   }
-  float *acc = tr ? gwt : gw;
-  if (g->N == 0) memset(acc, 0, sizeof(float) * (size_t)(CgRS * K));
-  block bk = {0};
-  float beta = 0.0f; /* the first block sets, the others add */
-  while (next_block(&bk, &pl, g)) {
-    const int64_t ncol = bk.ncol;
-    const float *cm = col, *gm = gy + bk.n0 * K * P + bk.q0;
-    int64_t crs = ncol, grs = P;
-    if (pw && bk.nb == 1) {
-      cm = x + bk.n0 * C * P + bk.q0;
-      crs = P;
-    } else if (pw) {
-      gather_block(col, x, &bk, C, P);
-    } else {
-      im2col(col, x, &bk, g);
-    }
-    if (bk.nb > 1) {
-      gather_block(gbuf, gy, &bk, K, P);
-      gm = gbuf;
-      grs = ncol;
-    }
-    for (int64_t gi = 0; gi < G; gi++) {
-      const float *cg = cm + gi * CgRS * crs, *yg = gm + gi * Kg * grs;
-      if (tr) /* col_g (CgRS, ncol) x gy_g^T (ncol, Kg), the latter through strides */
-        md_sgemm(0, 0, CgRS, Kg, ncol, 1.0f, cg, crs, 1, yg, 1, grs, beta, gwt + gi * CgRS * Kg, Kg, 1);
-      else /* gy_g (Kg, ncol) x col_g^T (ncol, CgRS) */
-        md_sgemm(0, 0, Kg, CgRS, ncol, 1.0f, yg, grs, 1, cg, 1, crs, beta, gw + gi * Kg * CgRS, CgRS, 1);
-    }
-    beta = 1.0f;
+  /* one accumulator per thread unless the GEMMs are BLIS-threaded and
+  ** gw can take the sum as it is */
+  jb.direct = !tr && !blocks_in_parallel(&jb.pl, g);
+  if (!run_blocks(&jb, bwd_weight_block, (CRS + K) * jb.pl.maxcol + (jb.direct ? 0 : n))) {
+    end_job(&jb);
+    return 0;
   }
-  if (tr)
-    for (int64_t gi = 0; gi < G; gi++)
-      transpose(gw + gi * Kg * CgRS, gwt + gi * CgRS * Kg, CgRS, Kg, Kg, CgRS);
-  md_free(col);
-  md_free(gbuf);
-  md_free(gwt);
+  if (!jb.direct) { /* sum the accumulators into the first, then into place */
+    float *acc0 = jb.scratch + (CRS + K) * jb.pl.maxcol;
+    int any = jb.started[0];
+    if (!any) memset(acc0, 0, sizeof(float) * (size_t)n);
+    for (int t = 1; t < jb.nthr; t++) {
+      if (!jb.started[t]) continue;
+      const float *a = jb.scratch + t * jb.slice + (CRS + K) * jb.pl.maxcol;
+#pragma omp parallel for schedule(static) if (PAR_IF(n))
+      for (int64_t i = 0; i < n; i++) acc0[i] += a[i];
+    }
+    if (tr)
+      for (int64_t gi = 0; gi < G; gi++)
+        transpose(gw + gi * Kg * CgRS, acc0 + gi * CgRS * Kg, CgRS, Kg, Kg, CgRS);
+    else
+      memcpy(gw, acc0, sizeof(float) * (size_t)n);
+  } else if (!jb.started[0]) {
+    memset(gw, 0, sizeof(float) * (size_t)n); /* an empty batch */
+  }
+  end_job(&jb);
   return 1;
 }
 /* }====================================================== */
@@ -445,7 +624,7 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
 static void dw_forward(float *y, const float *x, const float *w, const float *b, const geom *g) {
   const int64_t C = g->C, H = g->H, W = g->W, K = g->K, R = g->R, S = g->S, Ho = g->Ho, Wo = g->Wo;
   const int64_t mult = K / C, P = Ho * Wo, sw = g->sw;
-#pragma omp parallel for schedule(static) if (g->N * K * P * R * S >= MD_PAR_MIN)
+#pragma omp parallel for schedule(static) if (PAR_IF(g->N * K * P * R * S))
   for (int64_t nk = 0; nk < g->N * K; nk++) {
     int64_t n = nk / K, k = nk % K;
     const float *xp = x + (n * C + k / mult) * H * W, *wk = w + k * R * S;
@@ -474,7 +653,7 @@ static void dw_forward(float *y, const float *x, const float *w, const float *b,
 static void dw_bwd_input(float *gx, const float *gy, const float *w, const geom *g) {
   const int64_t C = g->C, H = g->H, W = g->W, K = g->K, R = g->R, S = g->S, Ho = g->Ho, Wo = g->Wo;
   const int64_t mult = K / C, P = Ho * Wo, sw = g->sw;
-#pragma omp parallel for schedule(static) if (g->N * K * P * R * S >= MD_PAR_MIN)
+#pragma omp parallel for schedule(static) if (PAR_IF(g->N * K * P * R * S))
   for (int64_t nc = 0; nc < g->N * C; nc++) {
     int64_t n = nc / C, c = nc % C;
     float *xp = gx + nc * H * W;
@@ -505,7 +684,7 @@ static void dw_bwd_input(float *gx, const float *gy, const float *w, const geom 
 static void dw_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
   const int64_t C = g->C, H = g->H, W = g->W, K = g->K, R = g->R, S = g->S, Ho = g->Ho, Wo = g->Wo;
   const int64_t mult = K / C, P = Ho * Wo, sw = g->sw;
-#pragma omp parallel for schedule(static) if (g->N * K * P * R * S >= MD_PAR_MIN)
+#pragma omp parallel for schedule(static) if (PAR_IF(g->N * K * P * R * S))
   for (int64_t k = 0; k < K; k++) {
     for (int64_t r = 0; r < R; r++)
       for (int64_t s = 0; s < S; s++) {

@@ -139,7 +139,13 @@ int md_num_threads_internal(void);
 ** load 4 on 2 cores).  Only loops of ~100 us or more are split. */
 #define MD_PAR_MIN (1 << 18)
 
-/* sgemm: C[m,n] = alpha * op(A)[m,k] op(B)[k,n] + beta*C, strides in elements */
+/* sgemm: C[m,n] = alpha * op(A)[m,k] op(B)[k,n] + beta*C, strides in elements.
+** md_sgemm picks BLIS's thread count by size; md_sgemm_1t uses only the
+** calling thread, so it is safe inside an OpenMP parallel region (md_init
+** must have run before the region: it chooses BLIS's kernels). */
+void md_sgemm_1t(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
+                 int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
+                 int64_t rsc, int64_t csc);
 void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t rsa, int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta,
               float *c, int64_t rsc, int64_t csc);

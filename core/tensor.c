@@ -108,6 +108,23 @@ const char *md_blas_info(void) {
   return blasinfo;
 }
 
+void md_sgemm_1t(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
+                 int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta, float *c,
+                 int64_t rsc, int64_t csc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    md_sgemm(0, 0, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc);
+    return;
+  }
+  float al = alpha, be = beta;
+  rntm_t rntm;
+  bli_rntm_init(&rntm);
+  bli_rntm_set_num_threads(1, &rntm);
+  bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &al, (float *)a,
+               (inc_t)rsa, (inc_t)csa, (float *)b, (inc_t)rsb, (inc_t)csb, &be, c, (inc_t)rsc,
+               (inc_t)csc, NULL, &rntm);
+}
+
 void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t rsa, int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta,
               float *c, int64_t rsc, int64_t csc) {

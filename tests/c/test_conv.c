@@ -60,8 +60,12 @@ static float *floats(const md_tensor *t) {
   return p;
 }
 static md_tensor *from_double(int ndim, const int64_t *shape, const double *v) {
-  md_tensor *t = md_zeros(ndim, shape);
-  for (int64_t i = 0; i < md_numel(t); i++) md_set(t, i, v[i]);
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  float *f = malloc(sizeof(float) * (size_t)(n + 1));
+  for (int64_t i = 0; i < n; i++) f[i] = (float)v[i];
+  md_tensor *t = md_from_data(ndim, shape, f);
+  free(f);
   return t;
 }
 
@@ -247,6 +251,7 @@ static void error_checks(void) {
 int main(void) {
   md_manual_seed(1234);
   (void)away_from; /* part of the harness; convolution has no kinks */
+  md_set_num_threads(2); /* the blocks-in-parallel path needs more than one */
   const cfg fwd[] = {
       {"3x3 pad 1 bias", 2, 3, 7, 6, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"stride 2 odd 3x2 kernel", 2, 3, 9, 7, 5, 3, 2, P(2, 2, 1, 0, 1, 1, 1), 1, 0},
@@ -270,6 +275,10 @@ int main(void) {
       {"wide maps stride 2 dilation 2", 2, 3, 37, 40, 4, 3, 3, P(2, 2, 2, 1, 2, 2, 1), 1, 0},
       {"wide maps 1x1 stride 2", 2, 5, 34, 36, 4, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 1},
       {"1x1 pointwise row blocks", 2, 8, 72, 72, 3, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      /* enough chunks of images to share them among 2 threads */
+      {"parallel blocks", 5, 64, 32, 32, 3, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"parallel chunks of small maps", 60, 64, 8, 8, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 1},
+      {"parallel blocks 256 channels 1x1", 4, 4, 64, 64, 256, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
       /* many output channels: bwd_weight computes gw directly, not gw^T */
       {"256 output channels", 2, 2, 4, 4, 256, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"512 output channels groups 2", 3, 4, 3, 3, 512, 3, 3, P(1, 1, 1, 1, 1, 1, 2), 0, 0},
