@@ -407,24 +407,71 @@ int md_grad(int n_out, md_tensor *const *outputs, md_tensor *const *grad_outputs
   return rc;
 }
 
-/* leaves that require grad, found by walking the graph */
+/* the leaves a backward pass fills */
+typedef struct tensorvec {
+  md_tensor **v;
+  size_t n, cap;
+} tensorvec;
+static int tv_push(tensorvec *a, md_tensor *x) {
+  if (a->n == a->cap) {
+    size_t nc = a->cap ? 2 * a->cap : 64;
+    md_tensor **v = realloc(a->v, sizeof *v * nc);
+    if (!v) return 0;
+    a->v = v;
+    a->cap = nc;
+  }
+  a->v[a->n++] = x;
+  return 1;
+}
+
+/* add the pass's gradient g (owned) into leaf t's .grad, keeping a private
+** contiguous buffer so later passes can add in place */
+static md_status accumulate_leaf(md_tensor *t, md_tensor *g, int create_graph) {
+  md_status rc = MD_OK;
+  if (!t->grad) {
+    if (create_graph || (md_is_contiguous(g) && g->storage->refcount == 1 && g->refcount == 1)) {
+      t->grad = g;
+      return MD_OK;
+    }
+    t->grad = md_clone(g);
+    md_release(g);
+    return t->grad ? MD_OK : MD_ERR;
+  }
+  int old = md_set_grad_enabled(create_graph);
+  if (!create_graph && !t->grad->grad_fn && t->grad->storage->refcount == 1 && md_is_contiguous(t->grad))
+    rc = md_axpy_(t->grad, 1.0f, g);
+  else {
+    md_tensor *sum = md_add(t->grad, g);
+    if (!sum)
+      rc = MD_ERR;
+    else {
+      md_release(t->grad);
+      t->grad = sum;
+    }
+  }
+  md_set_grad_enabled(old);
+  md_release(g);
+  return rc;
+}
+
+/* d output / d leaf into every reachable leaf that requires grad */
 int md_backward(md_tensor *output, md_tensor *grad_output, int create_graph, int retain_graph) {
   if (!check_outputs("backward", 1, &output)) return MD_ERR;
-  unsigned ep = next_epoch++;
-  /* mark every reachable leaf that requires grad as a target */
-  nodevec stack = {0}, leaves = {0};
-  unsigned mark = next_epoch++;
+  unsigned ep = next_epoch++, mark = next_epoch++;
+  nodevec stack = {0};
+  tensorvec leaves = {0};
   md_status rc = MD_OK;
-  if (!output->grad_fn) {
+  /* find the leaves (marked with epoch_ = ep, the engine's leaf targets) */
+  if (!output->grad_fn) { /* a leaf's own gradient: the seed */
     output->epoch_ = ep;
+    if (!tv_push(&leaves, output)) rc = MD_ENOMEM;
   } else {
     output->grad_fn->epoch = mark;
     if (!nv_push(&stack, output->grad_fn)) rc = MD_ENOMEM;
   }
-  nodevec seen = {0};
   while (rc == MD_OK && stack.n) {
     md_node *n = stack.v[--stack.n];
-    for (int i = 0; i < n->n_in; i++) {
+    for (int i = 0; i < n->n_in && rc == MD_OK; i++) {
       md_tensor *t = n->in[i];
       if (!t) continue;
       if (t->grad_fn) {
@@ -436,64 +483,30 @@ int md_backward(md_tensor *output, md_tensor *grad_output, int create_graph, int
         t->epoch_ = ep;
         md_release(t->gacc_);
         t->gacc_ = NULL;
-        if (!nv_push(&seen, (md_node *)t)) rc = MD_ENOMEM; /* a list of leaf tensors */
+        if (!tv_push(&leaves, t)) rc = MD_ENOMEM;
       }
     }
   }
   free(stack.v);
-  (void)leaves;
-  if (rc != MD_OK) {
-    free(seen.v);
-    md_set_error("backward: out of memory");
-    return rc;
-  }
-  md_tensor *const outs[1] = {output};
-  md_tensor *const gos[1] = {grad_output};
   nodevec order = {0};
-  rc = run_backward(1, outs, grad_output ? gos : NULL, create_graph, retain_graph || create_graph, ep,
-                    &order);
-  if (!output->grad_fn) seen.n = 0; /* backward of a leaf: its own grad */
-  for (size_t k = 0; k < seen.n; k++) {
-    md_tensor *t = (md_tensor *)seen.v[k];
-    md_tensor *g = t->gacc_;
+  if (rc == MD_OK) {
+    md_tensor *const outs[1] = {output};
+    md_tensor *const gos[1] = {grad_output};
+    rc = run_backward(1, outs, grad_output ? gos : NULL, create_graph, retain_graph || create_graph, ep,
+                      &order);
+  } else
+    md_set_error("backward: out of memory");
+  for (size_t k = 0; k < leaves.n; k++) {
+    md_tensor *t = leaves.v[k], *g = t->gacc_;
     t->gacc_ = NULL;
     t->epoch_ = 0;
     if (rc == MD_OK && g && t->hooks) rc = run_hooks(t->hooks, &g);
-    if (rc == MD_OK && g) {
-      if (!t->grad) {
-        /* keep a private, contiguous buffer so later passes can add in place */
-        if (create_graph || (md_is_contiguous(g) && g->storage->refcount == 1 && g->refcount == 1)) {
-          t->grad = g;
-          g = NULL;
-        } else {
-          t->grad = md_clone(g);
-          if (!t->grad) rc = MD_ERR;
-        }
-      } else {
-        int old = md_set_grad_enabled(create_graph);
-        md_tensor *tmp = NULL;
-        if (!create_graph && !t->grad->grad_fn && t->grad->storage->refcount == 1 &&
-            md_is_contiguous(t->grad))
-          rc = md_axpy_(t->grad, 1.0f, g);
-        else {
-          tmp = md_add(t->grad, g);
-          if (!tmp) rc = MD_ERR;
-          else {
-            md_release(t->grad);
-            t->grad = tmp;
-          }
-        }
-        md_set_grad_enabled(old);
-      }
-    }
-    md_release(g);
+    if (rc == MD_OK && g)
+      rc = accumulate_leaf(t, g, create_graph);
+    else
+      md_release(g);
   }
-  if (!output->grad_fn) {
-    md_release(output->gacc_);
-    output->gacc_ = NULL;
-    output->epoch_ = 0;
-  }
-  free(seen.v);
+  free(leaves.v);
   finish_order(&order);
   return rc;
 }

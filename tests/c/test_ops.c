@@ -263,6 +263,12 @@ static void test_engine(void) {
         "backward through a freed graph is an error");
   md_release(z);
   md_release(y);
+  /* backward of a leaf itself: its gradient is the seed */
+  md_tensor *lf = leaf(md_from_data(NSH(2), (float[]){5, 6})), *seed = md_from_data(NSH(2), (float[]){2, 3});
+  CHECK(md_backward(lf, seed, 0, 0) == MD_OK && lf->grad && md_get(lf->grad, 0) == 2 && md_get(lf->grad, 1) == 3,
+        "backward of a leaf sets its grad to the seed");
+  md_release(lf);
+  md_release(seed);
   /* hooks see and change the gradient */
   int calls = 0;
   md_tensor *w = leaf(md_from_data(NSH(2), (float[]){3, 4}));
