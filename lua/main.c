@@ -132,13 +132,11 @@ static char *match_gen(const char *text, int state);
 static char **matches;
 static int nmatches, imatch;
 
-static void add_match(const char *prefix, const char *key, char sep, const char *text) {
-  size_t tl = strlen(text);
-  (void)tl;
-  char *m = malloc(strlen(prefix) + strlen(key) + 2);
+/* a candidate: prefix (the chain typed so far) + key */
+static void add_match(const char *prefix, const char *key) {
+  char *m = malloc(strlen(prefix) + strlen(key) + 1);
   if (!m) return;
   sprintf(m, "%s%s", prefix, key);
-  (void)sep;
   char **nm = realloc(matches, sizeof *nm * (size_t)(nmatches + 2));
   if (!nm) {
     free(m);
@@ -154,7 +152,7 @@ static void collect_keys(lua_State *L, int idx, const char *prefix, const char *
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) == LUA_TSTRING) {
       const char *k = lua_tostring(L, -2);
-      if (strncmp(k, part, pl) == 0 && k[0] != '_') add_match(prefix, k, 0, part);
+      if (strncmp(k, part, pl) == 0 && k[0] != '_') add_match(prefix, k);
     }
     lua_pop(L, 1);
   }
@@ -203,7 +201,7 @@ static void fill_matches(const char *text) {
                                      "function", "goto", "if", "in", "local", "nil", "not", "or",
                                      "repeat", "return", "then", "true", "until", "while", NULL};
     for (const char *const *k = kw; *k; k++)
-      if (strncmp(*k, part, strlen(part)) == 0) add_match("", *k, 0, part);
+      if (strncmp(*k, part, strlen(part)) == 0) add_match("", *k);
   }
   lua_settop(L, top);
 }
