@@ -195,7 +195,7 @@ static md_status run_backward(int n_out, md_tensor *const *outputs, md_tensor *c
   }
   free(stack.v);
   stack.v = NULL;
-  qsort(order->v, order->n, sizeof *order->v, by_seq_desc);
+  if (order->n) qsort(order->v, order->n, sizeof *order->v, by_seq_desc); /* none: a leaf output */
 
   /* which nodes lead to a target: inputs come before outputs, so go in
   ** creation order */
