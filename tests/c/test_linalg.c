@@ -16,8 +16,10 @@ static md_tensor *ref_matmul(const md_tensor *a, const md_tensor *b) {
     for (int64_t i = 0; i < m; i++)
       for (int64_t j = 0; j < n; j++) {
         double s = 0;
-        for (int64_t l = 0; l < k; l++)
-          s += md_get(a, (ba > 1 ? t : 0) * m * k + i * k + l) * md_get(b, (bb > 1 ? t : 0) * k * n + l * n + j);
+        for (int64_t l = 0; l < k; l++) {
+          int64_t ia = (ba > 1 ? t : 0) * m * k + i * k + l, ib = (bb > 1 ? t : 0) * k * n + l * n + j;
+          s += md_get(a, ia) * md_get(b, ib);
+        }
         md_set(c, (t * m + i) * n + j, s);
       }
   return c;
