@@ -32,8 +32,10 @@
 #ifdef _OPENMP
 #include <omp.h>
 #define PAR_IF(work) ((work) >= MD_PAR_MIN && !omp_in_parallel())
+#define IN_PARALLEL omp_in_parallel()
 #else
 #define PAR_IF(work) 0
+#define IN_PARALLEL 0
 #endif
 
 /* {====================================================== geometry */
@@ -615,6 +617,288 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
 }
 /* }====================================================== */
 
+/* {====================================================== packed path
+** For convolutions with horizontal stride 1, a row of the column matrix,
+** taken over a few consecutive columns of one output row, is a run of
+** consecutive input elements.  So the column matrix need not be written at
+** all: the weights are packed once into BLIS's micro-panel format, and the
+** columns are packed straight from x, NR at a time, into the small buffer
+** that BLIS's micro-kernel reads (a few KB: it stays in L1).  Compared with
+** im2col + sgemm this saves writing the column matrix and BLIS reading it
+** again to pack it, which at 64 channels cost about a third of the
+** arithmetic (BENCHMARKS.md).  The forward uses it, and so does bwd_input of
+** a stride-1 convolution: it is the forward convolution of gy with the
+** weights transposed and flipped, padded by dilation*(R-1) - pad. */
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define PK_MAXNR 16 /* one vector of lanes per packed row */
+#else
+#define PK_MAXNR 32
+#endif
+
+/* a run: columns j0 .. j0+len-1 of a tile, in one output row (n, oh) from
+** column ow0 on.  For row (c, rs) of the column matrix, lane j reads
+** x[base + c*H*W + off[rs] + j] when bit j of its mask[rs] is set, else 0 */
+typedef struct prun {
+  int64_t base, n, p0; /* p0: the run's first output pixel oh*Wo + ow0 */
+  int j0, len;
+} prun;
+
+typedef struct pconv {
+  const geom *g; /* the convolution of x into y; g->sw == 1, g->G == 1 */
+  const float *x, *ap, *bias;
+  float *y;
+  md_ukr u;
+  int64_t M, Mp, CRS; /* output channels, rounded up to MR, rows of the column matrix */
+  int64_t kc, nkc;    /* the column matrix's rows in nkc chunks of kc */
+  int64_t tpb;        /* tiles (NR columns each) per block */
+  int64_t *off;       /* (R*S): r*dh*W + s*dw */
+  int64_t slice;      /* scratch floats per thread */
+  float *scratch;
+} pconv;
+
+/* ap (Mp/MR panels of CRS columns of MR) <- the M x CRS matrix a, where
+** element (m, k) is w[m*CRS + k], or with flip (bwd_input: a = the weights
+** (K, M, R, S) transposed and flipped) w[(k/RS)*M*RS + m*RS + RS-1-k%RS] */
+static void pack_a(float *ap, const float *w, int64_t M, int64_t Mp, int64_t CRS, int mr, int flip,
+                   int64_t RS) {
+#pragma omp parallel for schedule(static) if (PAR_IF(Mp * CRS))
+  for (int64_t i = 0; i < Mp / mr; i++)
+    for (int64_t k = 0; k < CRS; k++) {
+      float *d = ap + (i * CRS + k) * mr;
+      for (int mm = 0; mm < mr; mm++) {
+        int64_t m = i * mr + mm;
+        d[mm] = m >= M ? 0.0f : flip ? w[(k / RS) * M * RS + m * RS + RS - 1 - k % RS] : w[m * CRS + k];
+      }
+    }
+}
+
+/* the runs of the tile of columns c0 .. c0+ncols-1 (over the whole batch)
+** and their lane masks (nrun x RS); returns the number of runs */
+static int tile_runs(prun *run, uint32_t *mask, int64_t c0, int ncols, const geom *g) {
+  const int64_t P = g->Ho * g->Wo, RS = g->R * g->S;
+  int nrun = 0;
+  for (int j = 0; j < ncols;) {
+    int64_t col = c0 + j, n = col / P, p = col % P, oh = p / g->Wo, ow = p % g->Wo;
+    int len = (int)(ncols - j < g->Wo - ow ? ncols - j : g->Wo - ow);
+    prun *u = &run[nrun];
+    u->n = n;
+    u->p0 = p;
+    u->j0 = j;
+    u->len = len;
+    u->base = n * g->C * g->H * g->W + (oh * g->sh - g->ph) * g->W + (ow - g->pw) - j;
+    for (int64_t r = 0; r < g->R; r++) {
+      int64_t ih = oh * g->sh - g->ph + r * g->dh;
+      for (int64_t s = 0; s < g->S; s++) {
+        uint32_t m = 0;
+        if (ih >= 0 && ih < g->H) {
+          int64_t iw0 = ow - g->pw + s * g->dw; /* input column of lane j0 */
+          int64_t lo = j - iw0 > j ? j - iw0 : j, hi = j + len < j + g->W - iw0 ? j + len : j + g->W - iw0;
+          for (int64_t l = lo; l < hi; l++) m |= 1u << l;
+        }
+        mask[nrun * RS + r * g->S + s] = m;
+      }
+    }
+    nrun++;
+    j += len;
+  }
+  return nrun;
+}
+
+/* bt (nt tiles of kc rows of NR) <- rows k0 .. k0+kc-1 of the columns of
+** the nt tiles, row by row across the tiles (the tiles of a row read
+** neighbouring elements of x).  This costs about a third of the time of a
+** 64->64 @32 forward: most loads of x miss the caches the first time, as
+** the planes are visited 4 KB apart.  BLIS's kernel alone would run at
+** ~200 GFLOP/s there, the whole at ~130 (1 thread, Zen 4). */
+static void pack_block(float *bt, const pconv *pc, const prun *runs, const int *nruns, const uint32_t *masks,
+                       int64_t nt, int64_t k0, int64_t kc) {
+  const geom *g = pc->g;
+  const int64_t RS = g->R * g->S, HW = g->H * g->W;
+  const int nr = pc->u.nr;
+  int64_t c = k0 / RS, rs = k0 % RS;
+  for (int64_t kk = 0; kk < kc; kk++) {
+    const float *xc = pc->x + c * HW + pc->off[rs];
+    for (int64_t t = 0; t < nt; t++) {
+      const prun *run = runs + t * nr;
+      const uint32_t *mask = masks + t * nr * RS + rs;
+      float *d = bt + (t * kc + kk) * nr;
+#ifdef __AVX512F__
+      __m512 v = _mm512_setzero_ps();
+      for (int u = 0; u < nruns[t]; u++) /* lanes outside the mask are not read */
+        v = _mm512_mask_loadu_ps(v, (__mmask16)mask[u * RS], xc + run[u].base);
+      _mm512_mask_storeu_ps(d, (__mmask16)((1u << nr) - 1), v);
+#else
+      for (int j = 0; j < nr; j++) d[j] = 0.0f;
+      for (int u = 0; u < nruns[t]; u++) {
+        uint32_t m = mask[u * RS];
+        for (int j = run[u].j0; j < run[u].j0 + run[u].len; j++)
+          if (m >> j & 1) d[j] = xc[run[u].base + j];
+      }
+#endif
+    }
+    if (++rs == RS) {
+      rs = 0;
+      c++;
+    }
+  }
+}
+
+/* the tiles t0 .. t0+nt-1: every chunk of rows through the micro-kernel
+** into cb (a tile is nr columns of Mp, or Mp rows of nr, as the kernel
+** prefers), then cb + bias into y */
+static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
+  const geom *g = pc->g;
+  const md_ukr *u = &pc->u;
+  const int mr = u->mr, nr = u->nr;
+  const int64_t RS = g->R * g->S, P = g->Ho * g->Wo, ncolall = g->N * P, Mp = pc->Mp, CRS = pc->CRS;
+  const int64_t crs = u->prefers_cols ? 1 : nr, ccs = u->prefers_cols ? Mp : 1;
+  float *bt = scr, *cb = bt + pc->tpb * pc->kc * nr;
+  prun *runs = (prun *)(cb + pc->tpb * nr * Mp);
+  int *nruns = (int *)(runs + pc->tpb * nr);
+  uint32_t *masks = (uint32_t *)(nruns + pc->tpb);
+  for (int64_t t = 0; t < nt; t++) {
+    int64_t c0 = (t0 + t) * nr;
+    int ncols = (int)(ncolall - c0 < nr ? ncolall - c0 : nr);
+    nruns[t] = tile_runs(runs + t * nr, masks + t * nr * RS, c0, ncols, g);
+  }
+  for (int64_t kci = 0; kci < pc->nkc; kci++) {
+    int64_t k0 = kci * pc->kc, kc = CRS - k0 < pc->kc ? CRS - k0 : pc->kc;
+    float beta = kci ? 1.0f : 0.0f;
+    pack_block(bt, pc, runs, nruns, masks, nt, k0, kc);
+    for (int64_t t = 0; t < nt; t++) {
+      float *ct = cb + t * nr * Mp;
+      const float *b = bt + t * kc * nr;
+      for (int64_t i = 0; i < Mp / mr; i++) {
+        const float *a = pc->ap + (i * CRS + k0) * mr;
+        const float *an = i + 1 < Mp / mr ? a + CRS * mr : pc->ap + k0 * mr;
+        md_ukr_call(u, kc, a, b, beta, ct + i * mr * crs, crs, ccs, an, i + 1 < Mp / mr ? b : b + kc * nr);
+      }
+    }
+  }
+  for (int64_t t = 0; t < nt; t++) { /* scatter, run by run */
+    const float *ct = cb + t * nr * Mp;
+    for (int ru = 0; ru < nruns[t]; ru++) {
+      const prun *r = runs + t * nr + ru;
+      float *yp = pc->y + r->n * pc->M * P + r->p0;
+      for (int64_t m = 0; m < pc->M; m++) {
+        float b = pc->bias ? pc->bias[m] : 0.0f;
+        const float *src = ct + m * crs + r->j0 * ccs;
+        float *dst = yp + m * P;
+        for (int j = 0; j < r->len; j++) dst[j] = src[j * ccs] + b;
+      }
+    }
+  }
+}
+
+/* whether the packed path runs this convolution (g as for the forward) */
+static int packed_ok(const geom *g, int64_t M) {
+  static int enabled = -1;
+  if (enabled < 0) {
+    const char *e = getenv("MD_CONV_PACKED");
+    enabled = !(e && *e == '0');
+  }
+  /* Measured against the im2col path (bench_conv, 1 thread): faster for
+  ** maps of 8x8 and more, slower for 4x4 and 2x2 ones with 512 channels
+  ** (there the weights do not stay in the caches between the few columns)
+  ** and for the 27 rows of a first layer.  1x1 convolutions keep the
+  ** im2col path, which reads x in place. */
+  if (!enabled || g->G != 1 || g->sw != 1 || is_pointwise(g) || M < 16 || g->C * g->R * g->S < 64 ||
+      g->Ho * g->Wo < 64)
+    return 0;
+  md_ukr u;
+  md_ukr_get(&u);
+  return u.nr <= PK_MAXNR && u.mr <= 64;
+}
+
+/* y (N,M,Ho,Wo) <- conv of x (N,C,H,W) (geometry g, stride 1 across) with
+** the weights packed from w (flip: see pack_a), + bias; 0 when out of memory */
+static int packed_conv(float *y, const float *x, const float *w, int flip, const float *bias, const geom *g,
+                       int64_t M) {
+  pconv pc = {.g = g, .x = x, .bias = bias, .y = y, .M = M};
+  md_ukr_get(&pc.u);
+  const int mr = pc.u.mr, nr = pc.u.nr;
+  const int64_t RS = g->R * g->S, ntiles = (g->N * g->Ho * g->Wo + nr - 1) / nr;
+  pc.Mp = (M + mr - 1) / mr * mr;
+  pc.CRS = g->C * RS;
+  /* rows in equal chunks of at most KC, fewer when a chunk of A (Mp x kc)
+  ** would fill more than half of a 1 MB L2 */
+  int64_t kmax = pc.u.kc, kfit = (512 << 10) / (4 * pc.Mp);
+  if (kfit < kmax) kmax = kfit < 64 ? 64 : kfit;
+  pc.nkc = (pc.CRS + kmax - 1) / kmax;
+  pc.kc = (pc.CRS + pc.nkc - 1) / pc.nkc;
+  /* blocks of tiles: the results of a block (Mp x tpb*nr) in about 48 KB,
+  ** and enough blocks to share out */
+  int nthr = md_num_threads_internal();
+  pc.tpb = (48 << 10) / (4 * nr * pc.Mp);
+  if (pc.tpb < 1) pc.tpb = 1;
+  if (pc.tpb > 16) pc.tpb = 16;
+  while (pc.tpb > 1 && (ntiles + pc.tpb - 1) / pc.tpb < 4 * nthr) pc.tpb /= 2;
+  const int64_t nblk = (ntiles + pc.tpb - 1) / pc.tpb;
+  /* scratch per thread: bt, cb, runs, nruns, masks (64-byte multiples) */
+  int64_t fl = pc.tpb * pc.kc * nr + pc.tpb * nr * pc.Mp;
+  int64_t by = pc.tpb * nr * (int64_t)sizeof(prun) + pc.tpb * (int64_t)sizeof(int) +
+               pc.tpb * nr * RS * (int64_t)sizeof(uint32_t);
+  pc.slice = (fl + (by + 3) / 4 + 15) / 16 * 16;
+  int par = nthr > 1 && nblk >= 2 * nthr && !IN_PARALLEL;
+  int nt = par ? nthr : 1;
+  float *ap = md_alloc(sizeof(float) * (size_t)(pc.Mp * pc.CRS));
+  pc.scratch = md_alloc(sizeof(float) * (size_t)(pc.slice * nt));
+  pc.off = malloc(sizeof(int64_t) * (size_t)RS);
+  if (!ap || !pc.scratch || !pc.off) {
+    md_free(ap);
+    md_free(pc.scratch);
+    free(pc.off);
+    md_set_error("conv2d: out of memory");
+    return 0;
+  }
+  for (int64_t r = 0; r < g->R; r++)
+    for (int64_t s = 0; s < g->S; s++) pc.off[r * g->S + s] = r * g->dh * g->W + s * g->dw;
+  pack_a(ap, w, M, pc.Mp, pc.CRS, mr, flip, RS);
+  pc.ap = ap;
+  if (par) {
+#pragma omp parallel for schedule(dynamic) num_threads(nthr)
+    for (int64_t b = 0; b < nblk; b++) {
+      int tid = 0;
+#ifdef _OPENMP
+      tid = omp_get_thread_num();
+#endif
+      int64_t t0 = b * pc.tpb;
+      pconv_block(&pc, t0, ntiles - t0 < pc.tpb ? ntiles - t0 : pc.tpb, pc.scratch + tid * pc.slice);
+    }
+  } else {
+    for (int64_t b = 0; b < nblk; b++) {
+      int64_t t0 = b * pc.tpb;
+      pconv_block(&pc, t0, ntiles - t0 < pc.tpb ? ntiles - t0 : pc.tpb, pc.scratch);
+    }
+  }
+  md_free(ap);
+  md_free(pc.scratch);
+  free(pc.off);
+  return 1;
+}
+
+/* the geometry of bwd_input as a forward convolution of gy (stride 1 and
+** no groups only): gx = conv(gy, flip(w)^T) padded by dil*(R-1) - pad;
+** 0 when it does not apply */
+static int bwd_input_as_forward(geom *f, const geom *g) {
+  if (g->sh != 1 || g->sw != 1 || g->G != 1) return 0;
+  geom t = *g;
+  t.C = g->K;
+  t.H = g->Ho;
+  t.W = g->Wo;
+  t.K = g->C;
+  t.Ho = g->H;
+  t.Wo = g->W;
+  t.ph = g->dh * (g->R - 1) - g->ph;
+  t.pw = g->dw * (g->S - 1) - g->pw;
+  if (t.ph < 0 || t.pw < 0) return 0;
+  *f = t;
+  return 1;
+}
+/* }====================================================== */
+
 /* {====================================================== depthwise kernels
 ** C == G: output channel k reads input channel k / mult only (mult = K/C).
 ** A GEMM per group would be [mult, R*S] x [R*S, P]: far too thin, so these
@@ -762,7 +1046,8 @@ md_tensor *md_conv2d(const md_tensor *x, const md_tensor *w, const md_tensor *b,
   if (out && md_numel(out) > 0) {
     if (is_depthwise(&g))
       dw_forward(out->data, px, pw, pb, &g);
-    else if (!gemm_forward(out->data, px, pw, pb, &g)) {
+    else if (packed_ok(&g, g.K) ? !packed_conv(out->data, px, pw, 0, pb, &g, g.K)
+                                : !gemm_forward(out->data, px, pw, pb, &g)) {
       md_release(out);
       out = NULL;
     }
@@ -820,10 +1105,12 @@ md_tensor *md_conv2d_bwd_input(const md_tensor *gy, const md_tensor *w, int64_t 
   const float *py = md_cdata(gy, &ty), *pw = md_cdata(w, &tw);
   md_tensor *out = NULL;
   if (py && pw) out = md_new(4, (const int64_t[]){g.N, g.C, H, W}, MD_F32);
+  geom f;
   if (out && md_numel(out) > 0) {
     if (is_depthwise(&g))
       dw_bwd_input(out->data, py, pw, &g);
-    else if (!gemm_bwd_input(out->data, py, pw, &g)) {
+    else if (bwd_input_as_forward(&f, &g) && packed_ok(&f, g.C) ? !packed_conv(out->data, py, pw, 1, NULL, &f, g.C)
+                                                                : !gemm_bwd_input(out->data, py, pw, &g)) {
       md_release(out);
       out = NULL;
     }

@@ -149,6 +149,20 @@ void md_sgemm_1t(int64_t m, int64_t n, int64_t k, float alpha, const float *a, i
 void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t rsa, int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta,
               float *c, int64_t rsc, int64_t csc);
+/* BLIS's sgemm micro-kernel, for kernels that pack their own operands (the
+** packed convolution path in conv.c).  It computes the mr x nr block
+** c = a b + beta c (beta 0: c is only written), where a is k columns of mr
+** floats (a micro-panel of A, column i at a + i*mr) and b is k rows of nr
+** floats; both 64-byte aligned.  Filled by md_ukr_get after md_init. */
+typedef struct md_ukr {
+  int mr, nr, kc, mc;   /* register block and BLIS's cache blocks */
+  int prefers_cols;     /* c is best stored with rs 1 (else cs 1) */
+  void (*fn)(void);     /* the kernel (BLIS's gemm_ukr_ft) */
+  void *cntx;
+} md_ukr;
+void md_ukr_get(md_ukr *u);
+void md_ukr_call(const md_ukr *u, int64_t k, const float *a, const float *b, float beta, float *c,
+                 int64_t rsc, int64_t csc, const float *a_next, const float *b_next);
 /* }====================================================== */
 
 #endif

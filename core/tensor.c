@@ -125,6 +125,32 @@ void md_sgemm_1t(int64_t m, int64_t n, int64_t k, float alpha, const float *a, i
                (inc_t)csc, NULL, &rntm);
 }
 
+void md_ukr_get(md_ukr *u) {
+  md_init();
+  cntx_t *cx = bli_gks_query_cntx();
+  u->mr = (int)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MR, cx);
+  u->nr = (int)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NR, cx);
+  u->kc = (int)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_KC, cx);
+  u->mc = (int)bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MC, cx);
+  u->prefers_cols = bli_cntx_l3_nat_ukr_prefers_cols_dt(BLIS_FLOAT, BLIS_GEMM_UKR, cx);
+  u->fn = (void (*)(void))bli_cntx_get_l3_nat_ukr_dt(BLIS_FLOAT, BLIS_GEMM_UKR, cx);
+  u->cntx = cx;
+}
+
+typedef void (*sgemm_ukr)(dim_t m, dim_t n, dim_t k, float *alpha, float *a, float *b, float *beta, float *c,
+                          inc_t rs_c, inc_t cs_c, auxinfo_t *data, cntx_t *cntx);
+
+void md_ukr_call(const md_ukr *u, int64_t k, const float *a, const float *b, float beta, float *c,
+                 int64_t rsc, int64_t csc, const float *a_next, const float *b_next) {
+  float one = 1.0f;
+  auxinfo_t aux;
+  memset(&aux, 0, sizeof aux);
+  bli_auxinfo_set_next_a((void *)a_next, &aux);
+  bli_auxinfo_set_next_b((void *)b_next, &aux);
+  ((sgemm_ukr)u->fn)(u->mr, u->nr, (dim_t)k, &one, (float *)a, (float *)b, &beta, c, (inc_t)rsc, (inc_t)csc, &aux,
+                     (cntx_t *)u->cntx);
+}
+
 void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t rsa, int64_t csa, const float *b, int64_t rsb, int64_t csb, float beta,
               float *c, int64_t rsc, int64_t csc) {

@@ -282,6 +282,21 @@ int main(void) {
       /* many output channels: bwd_weight computes gw directly, not gw^T */
       {"256 output channels", 2, 2, 4, 4, 256, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"512 output channels groups 2", 3, 4, 3, 3, 512, 3, 3, P(1, 1, 1, 1, 1, 1, 2), 0, 0},
+      /* the packed path (>= 16 output channels, C*R*S >= 64, maps of 64
+      ** pixels or more, stride 1 across, no groups, not 1x1); bwd_input
+      ** takes it too when it also has >= 16 input channels, stride 1 and
+      ** pad <= dilation*(kernel-1).  Output
+      ** channels that are not a multiple of the micro-kernel's rows, tiles
+      ** of columns that straddle rows and images, masks at the borders */
+      {"packed 3x3 pad 1 20->40", 3, 20, 9, 8, 40, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"packed stride (2,1) dilation (1,2)", 2, 17, 13, 11, 33, 3, 3, P(2, 1, 0, 3, 1, 2, 1), 1, 0},
+      {"packed dilation 2 non-contiguous", 2, 18, 10, 9, 18, 3, 3, P(1, 1, 2, 2, 2, 2, 1), 0, 1},
+      {"packed 5x5 unpadded", 2, 16, 12, 13, 24, 5, 5, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"packed 9x9 maps, tiles across images", 3, 32, 9, 9, 64, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"packed 1x3 on wide rows", 1, 24, 3, 70, 24, 1, 3, P(1, 1, 0, 1, 1, 1, 1), 0, 0},
+      {"packed pad 3 > kernel - 1", 1, 16, 4, 4, 16, 3, 3, P(1, 1, 3, 3, 1, 1, 1), 1, 0},
+      {"packed 64->64 32x32", 2, 64, 32, 32, 64, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"packed 256->288 (chunks of rows)", 1, 256, 8, 8, 288, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
   };
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) forward_checks(&fwd[i]);
 
