@@ -30,7 +30,7 @@ LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/ma
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check-asan bench deps clean depend run
+.PHONY: all test check-asan bench deps clean depend run FORCE
 
 all: $(BUILD)/libmdcore.a $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 
@@ -64,8 +64,16 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmdcore.a
 deps:
 	sh scripts/install-deps.sh
 
-test: deps $(TEST_BIN) $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
+test: deps $(TEST_BIN) $(BUILD)/tests/test_conv_portable $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 	sh tests/run.sh $(BUILD)
+
+# the convolution tests once more on a core built without AVX-512 (the
+# packed path's plain C fallback); a sub-build of its own
+$(BUILD)/tests/test_conv_portable: FORCE
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/portable MARCH=-march=x86-64-v2 SAN="$(SAN)" $(BUILD)/portable/tests/test_conv
+	@mkdir -p $(dir $@)
+	@cp $(BUILD)/portable/tests/test_conv $@
+FORCE:
 
 # the sanitizer build lives in its own tree so the two never mix objects
 check-asan: deps

@@ -18,13 +18,23 @@
 ** column matrix.  Depthwise convolutions (one input channel per group) are
 ** too thin for a GEMM and use direct loops.
 **
-** With several threads, the images are shared out in chunks and every GEMM
-** runs on one thread (see "running the blocks").
+** Packed path (no groups, stride 1 or 2 across, maps of 64 pixels and
+** more, not 1x1 stride 1): the column matrix is never written.  The
+** operands go straight from the NCHW tensors into the micro-panels that
+** BLIS's sgemm micro-kernel reads, and this file runs the GEMM's loops
+** itself.  conv2d and conv2d_bwd_weight take it, and conv2d_bwd_input of a
+** stride-1 convolution (the forward of gy with the weights transposed and
+** flipped).  See "packed path".
 **
-** Measured on a 2-core Zen 4 with BLIS's skx kernels (BENCHMARKS.md): the
-** 3x3 convolutions with 128 channels and more run at 70-98% of the sgemm
-** rate, the 64-channel ones at 55-76%; what is lost goes to im2col/col2im,
-** one pass over the column matrix, which BLIS then reads again to pack it.
+** With several threads, the images (packed: blocks of columns) are shared
+** out in chunks and every GEMM runs on one thread (see "running the
+** blocks").
+**
+** Measured on a 2-core Zen 4 with BLIS's skx kernels (BENCHMARKS.md): with
+** the packed path the 3x3 convolutions of VGG and ResNet at 32x32 input run
+** at 73-97% of the sgemm rate at 1 thread; the im2col path had the
+** 64-channel ones at 55-76%, losing a third of the arithmetic's time to
+** writing the column matrix that BLIS then reads again to pack it.
 */
 #include "internal.h"
 
@@ -618,9 +628,9 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
 /* }====================================================== */
 
 /* {====================================================== packed path
-** For convolutions with horizontal stride 1, a row of the column matrix,
-** taken over a few consecutive columns of one output row, is a run of
-** consecutive input elements.  So the column matrix need not be written at
+** For convolutions with horizontal stride 1 (2), a row of the column
+** matrix, taken over a few consecutive columns of one output row, is a run
+** of consecutive (every other) input elements.  So the column matrix need not be written at
 ** all: the weights are packed once into BLIS's micro-panel format, and the
 ** columns are packed straight from x, NR at a time, into the small buffer
 ** that BLIS's micro-kernel reads (a few KB: it stays in L1).  Compared with
@@ -639,14 +649,31 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
 
 /* a run: columns j0 .. j0+len-1 of a tile, in one output row (n, oh) from
 ** column ow0 on.  For row (c, rs) of the column matrix, lane j reads
-** x[base + c*H*W + off[rs] + j] when bit j of its mask[rs] is set, else 0 */
+** x[base + c*H*W + off[rs] + sw*j] when bit j of its mask[rs] is set, else 0 */
 typedef struct prun {
   int64_t base, n, p0; /* p0: the run's first output pixel oh*Wo + ow0 */
   int j0, len;
 } prun;
 
+#ifdef __AVX512F__
+/* v with the lanes j of mask m replaced by p[sw*j], for sw 1 or 2 (two
+** loads, then the even elements) */
+static inline __m512 load_lanes(__m512 v, uint32_t m, const float *p, int64_t sw) {
+  if (sw == 1) return _mm512_mask_loadu_ps(v, (__mmask16)m, p);
+  uint32_t e = 0; /* element 2j for lane j */
+#ifdef __BMI2__
+  e = _pdep_u32(m, 0x55555555u);
+#else
+  for (int j = 0; j < 16; j++) e |= (m >> j & 1u) << (2 * j);
+#endif
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  __m512 lo = _mm512_maskz_loadu_ps((__mmask16)e, p), hi = _mm512_maskz_loadu_ps((__mmask16)(e >> 16), p + 16);
+  return _mm512_mask_mov_ps(v, (__mmask16)m, _mm512_permutex2var_ps(lo, even, hi));
+}
+#endif
+
 typedef struct pconv {
-  const geom *g; /* the convolution of x into y; g->sw == 1, g->G == 1 */
+  const geom *g; /* the convolution of x into y; g->sw 1 or 2, g->G == 1 */
   const float *x, *ap, *bias;
   float *y;
   md_ukr u;
@@ -687,15 +714,17 @@ static int tile_runs(prun *run, uint32_t *mask, int64_t c0, int ncols, const geo
     u->p0 = p;
     u->j0 = j;
     u->len = len;
-    u->base = n * g->C * g->H * g->W + (oh * g->sh - g->ph) * g->W + (ow - g->pw) - j;
+    u->base = n * g->C * g->H * g->W + (oh * g->sh - g->ph) * g->W + (ow * g->sw - g->pw) - g->sw * j;
     for (int64_t r = 0; r < g->R; r++) {
       int64_t ih = oh * g->sh - g->ph + r * g->dh;
       for (int64_t s = 0; s < g->S; s++) {
         uint32_t m = 0;
         if (ih >= 0 && ih < g->H) {
-          int64_t iw0 = ow - g->pw + s * g->dw; /* input column of lane j0 */
-          int64_t lo = j - iw0 > j ? j - iw0 : j, hi = j + len < j + g->W - iw0 ? j + len : j + g->W - iw0;
-          for (int64_t l = lo; l < hi; l++) m |= 1u << l;
+          int64_t iw0 = ow * g->sw - g->pw + s * g->dw; /* input column of lane j */
+          for (int64_t l = j; l < j + len; l++) {
+            int64_t iw = iw0 + g->sw * (l - j);
+            if (iw >= 0 && iw < g->W) m |= 1u << l;
+          }
         }
         mask[nrun * RS + r * g->S + s] = m;
       }
@@ -720,6 +749,16 @@ static void pack_block(float *bt, const pconv *pc, const prun *runs, const int *
   int64_t c = k0 / RS, rs = k0 % RS;
   for (int64_t kk = 0; kk < kc; kk++) {
     const float *xc = pc->x + c * HW + pc->off[rs];
+    if (rs == 0 && c + 1 < g->C) /* the next plane's lines, an R*S rows ahead */
+      for (int64_t t = 0; t < nt; t++)
+        for (int u = 0; u < nruns[t]; u++) {
+          const prun *ru = runs + t * nr + u;
+          for (int64_t r = 0; r < g->R; r++) {
+            uintptr_t a = (uintptr_t)(pc->x + ru->j0) + sizeof(float) * (uintptr_t)((c + 1) * HW + pc->off[r * g->S] + ru->base);
+            __builtin_prefetch((const void *)a);
+            __builtin_prefetch((const void *)(a + sizeof(float) * (uintptr_t)(g->sw * (ru->len - 1) + (g->S - 1) * g->dw)));
+          }
+        }
     for (int64_t t = 0; t < nt; t++) {
       const prun *run = runs + t * nr;
       const uint32_t *mask = masks + t * nr * RS + rs;
@@ -727,14 +766,14 @@ static void pack_block(float *bt, const pconv *pc, const prun *runs, const int *
 #ifdef __AVX512F__
       __m512 v = _mm512_setzero_ps();
       for (int u = 0; u < nruns[t]; u++) /* lanes outside the mask are not read */
-        v = _mm512_mask_loadu_ps(v, (__mmask16)mask[u * RS], xc + run[u].base);
+        v = load_lanes(v, mask[u * RS], xc + run[u].base, g->sw);
       _mm512_mask_storeu_ps(d, (__mmask16)((1u << nr) - 1), v);
 #else
       for (int j = 0; j < nr; j++) d[j] = 0.0f;
       for (int u = 0; u < nruns[t]; u++) {
         uint32_t m = mask[u * RS];
         for (int j = run[u].j0; j < run[u].j0 + run[u].len; j++)
-          if (m >> j & 1) d[j] = xc[run[u].base + j];
+          if (m >> j & 1) d[j] = xc[run[u].base + g->sw * j];
       }
 #endif
     }
@@ -804,7 +843,7 @@ static int packed_ok(const geom *g, int64_t M) {
   ** (there the weights do not stay in the caches between the few columns)
   ** and for the 27 rows of a first layer.  1x1 convolutions keep the
   ** im2col path, which reads x in place. */
-  if (!enabled || g->G != 1 || g->sw != 1 || is_pointwise(g) || M < 16 || g->C * g->R * g->S < 64 ||
+  if (!enabled || g->G != 1 || g->sw > 2 || is_pointwise(g) || M < 16 || g->C * g->R * g->S < 64 ||
       g->Ho * g->Wo < 64)
     return 0;
   md_ukr u;
@@ -879,6 +918,283 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
   return 1;
 }
 
+/* bwd_weight, packed: gw (K x CRS) = gy (K x columns) col^T (columns x
+** CRS), summed over the batch.  The columns are the GEMM's k dim, so both
+** operands are packed across their natural order: gy's rows into A
+** micro-panels (MR channels per column), and the column matrix's rows into
+** B micro-panels (NR rows of it per column), 16 columns at a time as a
+** 16 x 16 transpose in registers.  The column matrix is again never
+** written.  Each thread sums its chunks of columns into its own
+** accumulator (tiles in the kernel's preferred layout); they are added at
+** the end. */
+
+#ifdef __AVX512F__
+/* r[i] lane j <- r[j] lane i */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; k++) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; k++) {
+    u[4 * k + 0] = _mm512_shuffle_ps(t[4 * k + 0], t[4 * k + 2], 0x44);
+    u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k + 0], t[4 * k + 2], 0xee);
+    u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+    u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xee);
+  }
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; q++) {
+    t[q] = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88);
+    t[4 + q] = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xdd);
+    t[8 + q] = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
+    t[12 + q] = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xdd);
+  }
+#pragma GCC unroll 8
+  for (int q = 0; q < 8; q++) {
+    r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+    r[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xdd);
+  }
+}
+#endif
+
+typedef struct pbw {
+  const geom *g; /* g->sw 1 or 2, g->G == 1 */
+  const float *x, *gy;
+  md_ukr u;
+  int64_t M, Mp, CRS, ntile; /* ntile B tiles of NR rows of the column matrix */
+  int64_t kc;                /* columns per chunk, a multiple of 16 */
+  int64_t *off;              /* (R*S): r*dh*W + s*dw */
+  int64_t slice;             /* scratch floats per thread */
+  float *scratch;
+} pbw;
+
+/* prefetch planes c0 .. c1-1 of what columns q0 .. q0+n-1 read: of x
+** (the input rows of their output rows) when input, else of gy */
+static void prefetch_cols(const pbw *pb, int input, int64_t c0, int64_t c1, int64_t q0, int64_t n) {
+  const geom *g = pb->g;
+  const int64_t P = g->Ho * g->Wo;
+  for (int64_t q = q0; q < q0 + n;) { /* image by image */
+    int64_t img = q / P, p0 = q % P, p1 = (q0 + n - q < P - p0 ? q0 + n - q : P - p0) + p0; /* p0 .. p1-1 */
+    int64_t lo, hi, planes = input ? g->C : g->K, psize;
+    const float *base;
+    if (input) {
+      lo = p0 / g->Wo * g->sh - g->ph;
+      hi = (p1 - 1) / g->Wo * g->sh - g->ph + (g->R - 1) * g->dh + 1;
+      lo = lo < 0 ? 0 : lo;
+      hi = hi > g->H ? g->H : hi;
+      psize = g->H * g->W;
+      base = pb->x + img * planes * psize;
+      lo *= g->W;
+      hi *= g->W;
+    } else {
+      lo = p0;
+      hi = p1;
+      psize = P;
+      base = pb->gy + img * planes * psize;
+    }
+    for (int64_t c = c0; c < c1 && c < planes; c++)
+      for (int64_t e = lo; e < hi; e += 16) __builtin_prefetch(base + c * psize + e);
+    q += p1 - p0;
+  }
+}
+
+/* the chunk of columns q0 .. q0+n-1 (n <= kc) into acc (beta: 0 sets, 1 adds) */
+static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float *scr, float *acc, float beta) {
+  const geom *g = pb->g;
+  const md_ukr *u = &pb->u;
+  const int mr = u->mr, nr = u->nr;
+  const int64_t RS = g->R * g->S, HW = g->H * g->W, P = g->Ho * g->Wo, Mp = pb->Mp, CRS = pb->CRS;
+  const int64_t kcp = (n + 15) / 16 * 16, ng = kcp / 16;
+  const int64_t crs_ = u->prefers_cols ? 1 : nr, ccs = u->prefers_cols ? Mp : 1;
+  float *ap = scr, *bt = ap + Mp * pb->kc, *rb = bt + pb->kc * nr + 16;
+  prun *runs = (prun *)(rb + pb->kc * nr);
+  int *nruns = (int *)(runs + pb->kc);
+  uint32_t *masks = (uint32_t *)(nruns + pb->kc / 16);
+  for (int64_t gi = 0; gi < ng; gi++) {
+    int64_t c0 = q0 + gi * 16;
+    nruns[gi] = tile_runs(runs + gi * 16, masks + gi * 16 * RS, c0, (int)(n - gi * 16 < 16 ? n - gi * 16 : 16), g);
+  }
+  /* A: ap[i][kk][mm] = gy[n, i*mr + mm, p] for column q0 + kk, 0 beyond */
+#ifdef __AVX512F__
+  if (mr % 16 == 0) { /* 16 channels x 16 columns at a time, transposed */
+    for (int64_t gi = 0; gi < ng; gi++)
+      for (int64_t m0 = 0; m0 < Mp; m0 += 16) {
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int mm = 0; mm < 16; mm++) {
+          r[mm] = _mm512_setzero_ps();
+          if (m0 + mm >= pb->M) continue;
+          for (int q = 0; q < nruns[gi]; q++) {
+            const prun *ru = runs + gi * 16 + q;
+            r[mm] = _mm512_mask_loadu_ps(r[mm], (__mmask16)(((1u << ru->len) - 1) << ru->j0),
+                                         pb->gy + (ru->n * pb->M + m0 + mm) * P + ru->p0 - ru->j0);
+          }
+        }
+        transpose16(r);
+        float *d = ap + ((m0 / mr) * kcp + gi * 16) * mr + m0 % mr;
+#pragma GCC unroll 16
+        for (int l = 0; l < 16; l++) _mm512_store_ps(d + l * mr, r[l]);
+      }
+  } else
+#endif
+  {
+    memset(ap, 0, sizeof(float) * (size_t)(Mp * kcp));
+    for (int64_t kk = 0; kk < n;) {
+      int64_t col = q0 + kk, img = col / P, p = col % P, len = P - p < n - kk ? P - p : n - kk;
+      const float *src = pb->gy + img * pb->M * P + p;
+      for (int64_t m = 0; m < pb->M; m++) {
+        float *d = ap + ((m / mr) * kcp + kk) * mr + m % mr;
+        const float *sp = src + m * P;
+        for (int64_t l = 0; l < len; l++) d[l * mr] = sp[l];
+      }
+      kk += len;
+    }
+  }
+  for (int64_t t = 0; t < pb->ntile; t++) {
+    /* the next chunk's planes (nnext columns from q0 + n), a share per tile,
+    ** so that they are in L2 when it starts: visiting the planes a few
+    ** elements at a time defeats the hardware's prefetcher */
+    if (nnext > 0) {
+      prefetch_cols(pb, 1, t * g->C / pb->ntile, (t + 1) * g->C / pb->ntile, q0 + n, nnext);
+      prefetch_cols(pb, 0, t * pb->M / pb->ntile, (t + 1) * pb->M / pb->ntile, q0 + n, nnext);
+    }
+    /* B: bt[kk][j] = row t*nr + j of the column matrix at column q0 + kk */
+#ifdef __AVX512F__
+    /* row by row into rb (nr rows of kcp), each read along x, then 16 x 16
+    ** transposes into bt (measured: visiting the rows 16 columns at a time
+    ** instead stalls on loads from a dozen places at once) */
+    for (int j = 0; j < nr; j++) {
+      int64_t row = t * nr + j, rs = row % RS;
+      float *dst = rb + j * kcp;
+      if (row >= CRS) {
+        memset(dst, 0, sizeof(float) * (size_t)kcp);
+        continue;
+      }
+      const float *xc = pb->x + row / RS * HW + pb->off[rs];
+      for (int64_t gi = 0; gi < ng; gi++) {
+        const prun *run = runs + gi * 16;
+        const uint32_t *mask = masks + gi * 16 * RS + rs;
+        __m512 v = _mm512_setzero_ps();
+        for (int q = 0; q < nruns[gi]; q++) v = load_lanes(v, mask[q * RS], xc + run[q].base, g->sw);
+        _mm512_store_ps(dst + gi * 16, v);
+      }
+    }
+    for (int64_t gi = 0; gi < ng; gi++) {
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; j++) r[j] = j < nr ? _mm512_load_ps(rb + j * kcp + gi * 16) : _mm512_setzero_ps();
+      transpose16(r);
+#pragma GCC unroll 16
+      for (int l = 0; l < 16; l++) _mm512_storeu_ps(bt + (gi * 16 + l) * nr, r[l]); /* 16 - nr floats spill into the next */
+    }
+#else
+    for (int64_t gi = 0; gi < ng; gi++) {
+      const prun *run = runs + gi * 16;
+      const uint32_t *mask = masks + gi * 16 * RS;
+      for (int l = 0; l < 16; l++)
+        for (int j = 0; j < nr; j++) bt[(gi * 16 + l) * nr + j] = 0.0f;
+      for (int j = 0; j < nr; j++) {
+        int64_t row = t * nr + j;
+        if (row >= CRS) continue;
+        const float *xc = pb->x + row / RS * HW + pb->off[row % RS];
+        for (int q = 0; q < nruns[gi]; q++) {
+          uint32_t m = mask[q * RS + row % RS];
+          for (int l = run[q].j0; l < run[q].j0 + run[q].len; l++)
+            if (m >> l & 1) bt[(gi * 16 + l) * nr + j] = xc[run[q].base + g->sw * l];
+        }
+      }
+    }
+#endif
+    float *ct = acc + t * nr * Mp;
+    for (int64_t i = 0; i < Mp / mr; i++) {
+      const float *a = ap + i * kcp * mr;
+      md_ukr_call(u, kcp, a, bt, beta, ct + i * mr * crs_, crs_, ccs, i + 1 < Mp / mr ? a + kcp * mr : ap, bt);
+    }
+  }
+}
+
+/* whether bwd_weight takes the packed path (as packed_ok, for K = M) */
+static int packed_bw_ok(const geom *g) {
+  md_ukr u;
+  if (!packed_ok(g, g->K)) return 0;
+  md_ukr_get(&u);
+  return u.nr <= 16;
+}
+
+static int packed_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
+  pbw pb = {.g = g, .x = x, .gy = gy, .M = g->K};
+  md_ukr_get(&pb.u);
+  const int mr = pb.u.mr, nr = pb.u.nr;
+  const int64_t RS = g->R * g->S, ncol = g->N * g->Ho * g->Wo;
+  pb.Mp = (pb.M + mr - 1) / mr * mr;
+  pb.CRS = g->C * RS;
+  pb.ntile = (pb.CRS + nr - 1) / nr;
+  /* columns per chunk: BLIS's KC, fewer when the packed gy (Mp x kc)
+  ** would fill more than half of a 1 MB L2 */
+  int64_t kc = pb.u.kc, kfit = (512 << 10) / (4 * pb.Mp);
+  if (kfit < kc) kc = kfit < 64 ? 64 : kfit;
+  pb.kc = (kc + 15) / 16 * 16;
+  const int64_t nch = (ncol + pb.kc - 1) / pb.kc, nacc = pb.ntile * nr * pb.Mp;
+  int nthr = md_num_threads_internal();
+  int par = nthr > 1 && nch >= 2 * nthr && !IN_PARALLEL;
+  int nt = par ? nthr : 1;
+  /* scratch per thread: acc, then ap, bt, runs, nruns, masks for a chunk */
+  int64_t nacc16 = (nacc + 15) / 16 * 16, fl = nacc16 + pb.Mp * pb.kc + 2 * pb.kc * nr + 16;
+  int64_t by = pb.kc * (int64_t)sizeof(prun) + pb.kc / 16 * (int64_t)sizeof(int) +
+               pb.kc * RS * (int64_t)sizeof(uint32_t);
+  pb.slice = (fl + (by + 3) / 4 + 15) / 16 * 16;
+  pb.scratch = md_alloc(sizeof(float) * (size_t)(pb.slice * nt));
+  pb.off = malloc(sizeof(int64_t) * (size_t)RS);
+  int *started = calloc((size_t)nt, sizeof(int));
+  if (!pb.scratch || !pb.off || !started) {
+    md_free(pb.scratch);
+    free(pb.off);
+    free(started);
+    md_set_error("conv2d_bwd_weight: out of memory");
+    return 0;
+  }
+  for (int64_t r = 0; r < g->R; r++)
+    for (int64_t s = 0; s < g->S; s++) pb.off[r * g->S + s] = r * g->dh * g->W + s * g->dw;
+#define PBW_ACC(tid) (pb.scratch + (tid) * pb.slice)
+  if (par) {
+    /* static: a thread's chunks are consecutive, so it knows its next one */
+#pragma omp parallel for schedule(static) num_threads(nthr)
+    for (int64_t ch = 0; ch < nch; ch++) {
+      int tid = 0;
+#ifdef _OPENMP
+      tid = omp_get_thread_num();
+#endif
+      int64_t q0 = ch * pb.kc, n = ncol - q0 < pb.kc ? ncol - q0 : pb.kc, nn = ncol - q0 - n;
+      pbw_chunk(&pb, q0, n, nn < pb.kc ? nn : pb.kc, PBW_ACC(tid) + nacc16, PBW_ACC(tid),
+                started[tid] ? 1.0f : 0.0f);
+      started[tid] = 1;
+    }
+  } else {
+    for (int64_t ch = 0; ch < nch; ch++) {
+      int64_t q0 = ch * pb.kc, n = ncol - q0 < pb.kc ? ncol - q0 : pb.kc, nn = ncol - q0 - n;
+      pbw_chunk(&pb, q0, n, nn < pb.kc ? nn : pb.kc, PBW_ACC(0) + nacc16, PBW_ACC(0), ch ? 1.0f : 0.0f);
+      started[0] = 1;
+    }
+  }
+  /* gw[m][row] = the sum of the accumulators' (m, row) */
+  const int64_t crs_ = pb.u.prefers_cols ? 1 : nr, ccs = pb.u.prefers_cols ? pb.Mp : 1;
+  memset(gw, 0, sizeof(float) * (size_t)(pb.M * pb.CRS));
+  for (int t = 0; t < nt; t++) {
+    if (!started[t]) continue;
+    const float *acc = PBW_ACC(t);
+#pragma omp parallel for schedule(static) if (PAR_IF(pb.M * pb.CRS))
+    for (int64_t m = 0; m < pb.M; m++)
+      for (int64_t row = 0; row < pb.CRS; row++)
+        gw[m * pb.CRS + row] += acc[(row / nr) * nr * pb.Mp + m * crs_ + (row % nr) * ccs];
+  }
+#undef PBW_ACC
+  md_free(pb.scratch);
+  free(pb.off);
+  free(started);
+  return 1;
+}
 /* the geometry of bwd_input as a forward convolution of gy (stride 1 and
 ** no groups only): gx = conv(gy, flip(w)^T) padded by dil*(R-1) - pad;
 ** 0 when it does not apply */
@@ -1170,7 +1486,7 @@ md_tensor *md_conv2d_bwd_weight(const md_tensor *x, const md_tensor *gy, int64_t
   if (out && md_numel(out) > 0) {
     if (is_depthwise(&g))
       dw_bwd_weight(out->data, px, py, &g);
-    else if (!gemm_bwd_weight(out->data, px, py, &g)) {
+    else if (packed_bw_ok(&g) ? !packed_bwd_weight(out->data, px, py, &g) : !gemm_bwd_weight(out->data, px, py, &g)) {
       md_release(out);
       out = NULL;
     }

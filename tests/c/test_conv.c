@@ -296,6 +296,9 @@ int main(void) {
       {"packed 1x3 on wide rows", 1, 24, 3, 70, 24, 1, 3, P(1, 1, 0, 1, 1, 1, 1), 0, 0},
       {"packed pad 3 > kernel - 1", 1, 16, 4, 4, 16, 3, 3, P(1, 1, 3, 3, 1, 1, 1), 1, 0},
       {"packed 64->64 32x32", 2, 64, 32, 32, 64, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"packed stride 2", 2, 16, 17, 19, 32, 3, 3, P(2, 2, 1, 1, 1, 1, 1), 1, 0},
+      {"packed stride (1,2) dilation 2 non-contiguous", 2, 16, 10, 21, 20, 3, 3, P(1, 2, 2, 2, 2, 2, 1), 0, 1},
+      {"packed 64->128 stride 2 32x32", 2, 64, 32, 32, 128, 3, 3, P(2, 2, 1, 1, 1, 1, 1), 1, 0},
       {"packed 256->288 (chunks of rows)", 1, 256, 8, 8, 288, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
   };
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) forward_checks(&fwd[i]);
