@@ -667,7 +667,8 @@ static inline __m512 load_lanes(__m512 v, uint32_t m, const float *p, int64_t sw
   for (int j = 0; j < 16; j++) e |= (m >> j & 1u) << (2 * j);
 #endif
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  __m512 lo = _mm512_maskz_loadu_ps((__mmask16)e, p), hi = _mm512_maskz_loadu_ps((__mmask16)(e >> 16), p + 16);
+  __m512 lo = _mm512_maskz_loadu_ps((__mmask16)e, p);
+  __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(e >> 16), p + 16);
   return _mm512_mask_mov_ps(v, (__mmask16)m, _mm512_permutex2var_ps(lo, even, hi));
 }
 #endif
@@ -754,9 +755,11 @@ static void pack_block(float *bt, const pconv *pc, const prun *runs, const int *
         for (int u = 0; u < nruns[t]; u++) {
           const prun *ru = runs + t * nr + u;
           for (int64_t r = 0; r < g->R; r++) {
-            uintptr_t a = (uintptr_t)(pc->x + ru->j0) + sizeof(float) * (uintptr_t)((c + 1) * HW + pc->off[r * g->S] + ru->base);
-            __builtin_prefetch((const void *)a);
-            __builtin_prefetch((const void *)(a + sizeof(float) * (uintptr_t)(g->sw * (ru->len - 1) + (g->S - 1) * g->dw)));
+            int64_t first = (c + 1) * HW + pc->off[r * g->S] + ru->base + g->sw * ru->j0;
+            int64_t last = first + g->sw * (ru->len - 1) + (g->S - 1) * g->dw;
+            /* (integers: the padding's addresses lie outside x) */
+            __builtin_prefetch((const void *)((uintptr_t)pc->x + sizeof(float) * (uintptr_t)first));
+            __builtin_prefetch((const void *)((uintptr_t)pc->x + sizeof(float) * (uintptr_t)last));
           }
         }
     for (int64_t t = 0; t < nt; t++) {
@@ -1001,7 +1004,8 @@ static void prefetch_cols(const pbw *pb, int input, int64_t c0, int64_t c1, int6
 }
 
 /* the chunk of columns q0 .. q0+n-1 (n <= kc) into acc (beta: 0 sets, 1 adds) */
-static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float *scr, float *acc, float beta) {
+static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float *scr, float *acc,
+                      float beta) {
   const geom *g = pb->g;
   const md_ukr *u = &pb->u;
   const int mr = u->mr, nr = u->nr;
@@ -1014,7 +1018,8 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float
   uint32_t *masks = (uint32_t *)(nruns + pb->kc / 16);
   for (int64_t gi = 0; gi < ng; gi++) {
     int64_t c0 = q0 + gi * 16;
-    nruns[gi] = tile_runs(runs + gi * 16, masks + gi * 16 * RS, c0, (int)(n - gi * 16 < 16 ? n - gi * 16 : 16), g);
+    int ncols = (int)(n - gi * 16 < 16 ? n - gi * 16 : 16);
+    nruns[gi] = tile_runs(runs + gi * 16, masks + gi * 16 * RS, c0, ncols, g);
   }
   /* A: ap[i][kk][mm] = gy[n, i*mr + mm, p] for column q0 + kk, 0 beyond */
 #ifdef __AVX512F__
@@ -1084,10 +1089,12 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float
     for (int64_t gi = 0; gi < ng; gi++) {
       __m512 r[16];
 #pragma GCC unroll 16
-      for (int j = 0; j < 16; j++) r[j] = j < nr ? _mm512_load_ps(rb + j * kcp + gi * 16) : _mm512_setzero_ps();
+      for (int j = 0; j < 16; j++)
+        r[j] = j < nr ? _mm512_load_ps(rb + j * kcp + gi * 16) : _mm512_setzero_ps();
       transpose16(r);
 #pragma GCC unroll 16
-      for (int l = 0; l < 16; l++) _mm512_storeu_ps(bt + (gi * 16 + l) * nr, r[l]); /* 16 - nr floats spill into the next */
+      for (int l = 0; l < 16; l++) /* 16 - nr floats spill into the next row */
+        _mm512_storeu_ps(bt + (gi * 16 + l) * nr, r[l]);
     }
 #else
     for (int64_t gi = 0; gi < ng; gi++) {
@@ -1110,7 +1117,8 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float
     float *ct = acc + t * nr * Mp;
     for (int64_t i = 0; i < Mp / mr; i++) {
       const float *a = ap + i * kcp * mr;
-      md_ukr_call(u, kcp, a, bt, beta, ct + i * mr * crs_, crs_, ccs, i + 1 < Mp / mr ? a + kcp * mr : ap, bt);
+      const float *an = i + 1 < Mp / mr ? a + kcp * mr : ap;
+      md_ukr_call(u, kcp, a, bt, beta, ct + i * mr * crs_, crs_, ccs, an, bt);
     }
   }
 }
@@ -1425,8 +1433,9 @@ md_tensor *md_conv2d_bwd_input(const md_tensor *gy, const md_tensor *w, int64_t 
   if (out && md_numel(out) > 0) {
     if (is_depthwise(&g))
       dw_bwd_input(out->data, py, pw, &g);
-    else if (bwd_input_as_forward(&f, &g) && packed_ok(&f, g.C) ? !packed_conv(out->data, py, pw, 1, NULL, &f, g.C)
-                                                                : !gemm_bwd_input(out->data, py, pw, &g)) {
+    else if (bwd_input_as_forward(&f, &g) && packed_ok(&f, g.C)
+                 ? !packed_conv(out->data, py, pw, 1, NULL, &f, g.C)
+                 : !gemm_bwd_input(out->data, py, pw, &g)) {
       md_release(out);
       out = NULL;
     }
@@ -1486,7 +1495,8 @@ md_tensor *md_conv2d_bwd_weight(const md_tensor *x, const md_tensor *gy, int64_t
   if (out && md_numel(out) > 0) {
     if (is_depthwise(&g))
       dw_bwd_weight(out->data, px, py, &g);
-    else if (packed_bw_ok(&g) ? !packed_bwd_weight(out->data, px, py, &g) : !gemm_bwd_weight(out->data, px, py, &g)) {
+    else if (packed_bw_ok(&g) ? !packed_bwd_weight(out->data, px, py, &g)
+                              : !gemm_bwd_weight(out->data, px, py, &g)) {
       md_release(out);
       out = NULL;
     }

@@ -246,6 +246,28 @@ static void error_checks(void) {
   md_tensor *ts[] = {x, w, w2, wbig, x3, xi, b5, gy, gy5};
   for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) md_release(ts[i]);
 }
+
+/* an empty batch: an empty output, and a zero weight gradient, on both
+** the packed path (16 -> 32 channels at 9x9) and the im2col path (3 -> 4) */
+static void empty_batch_checks(void) {
+  const int64_t shapes[2][2] = {{16, 32}, {3, 4}};
+  md_conv_params p = P(1, 1, 1, 1, 1, 1, 1);
+  for (int i = 0; i < 2; i++) {
+    int64_t C = shapes[i][0], K = shapes[i][1];
+    md_tensor *x = rnd(4, (const int64_t[]){0, C, 9, 9}), *w = rnd(4, (const int64_t[]){K, C, 3, 3});
+    md_tensor *gy = rnd(4, (const int64_t[]){0, K, 9, 9});
+    md_tensor *y = md_conv2d(x, w, NULL, p), *gx = md_conv2d_bwd_input(gy, w, 9, 9, p);
+    md_tensor *gw = md_conv2d_bwd_weight(x, gy, 3, 3, p);
+    CHECK(y && y->shape[0] == 0 && y->shape[1] == K, i ? "empty batch: conv2d (im2col path)" : "empty batch: conv2d (packed)");
+    CHECK(gx && gx->shape[0] == 0 && gx->shape[1] == C,
+          i ? "empty batch: bwd_input (im2col path)" : "empty batch: bwd_input (packed)");
+    int zero = gw != NULL && gw->shape[0] == K;
+    for (int64_t j = 0; zero && j < K * C * 9; j++) zero = ((const float *)gw->data)[j] == 0.0f;
+    CHECK(zero, i ? "empty batch: bwd_weight is zero (im2col path)" : "empty batch: bwd_weight is zero (packed)");
+    md_tensor *ts[] = {x, w, gy, y, gx, gw};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) md_release(ts[k]);
+  }
+}
 /* }====================================================== */
 
 int main(void) {
@@ -314,6 +336,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof grads / sizeof *grads; i++) grad_checks(&grads[i]);
   autograd_checks();
   error_checks();
+  empty_batch_checks();
   CHECK(md_tensors_alive() == 0, "no tensors leaked");
   return summary();
 }
