@@ -673,6 +673,22 @@ static inline __m512 load_lanes(__m512 v, uint32_t m, const float *p, int64_t sw
 }
 #endif
 
+/* off[r*S + s] <- where tap (r, s) reads in an input plane, from its
+** top-left corner */
+static void tap_offsets(int64_t *off, const geom *g) {
+  for (int64_t r = 0; r < g->R; r++)
+    for (int64_t s = 0; s < g->S; s++) off[r * g->S + s] = r * g->dh * g->W + s * g->dw;
+}
+
+/* the calling thread's number in its OpenMP team (0 outside one) */
+static int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 typedef struct pconv {
   const geom *g; /* the convolution of x into y; g->sw 1 or 2, g->G == 1 */
   const float *x, *ap, *bias;
@@ -895,25 +911,13 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
     md_set_error("conv2d: out of memory");
     return 0;
   }
-  for (int64_t r = 0; r < g->R; r++)
-    for (int64_t s = 0; s < g->S; s++) pc.off[r * g->S + s] = r * g->dh * g->W + s * g->dw;
+  tap_offsets(pc.off, g);
   pack_a(ap, w, M, pc.Mp, pc.CRS, mr, flip, RS);
   pc.ap = ap;
-  if (par) {
-#pragma omp parallel for schedule(dynamic) num_threads(nthr)
-    for (int64_t b = 0; b < nblk; b++) {
-      int tid = 0;
-#ifdef _OPENMP
-      tid = omp_get_thread_num();
-#endif
-      int64_t t0 = b * pc.tpb;
-      pconv_block(&pc, t0, ntiles - t0 < pc.tpb ? ntiles - t0 : pc.tpb, pc.scratch + tid * pc.slice);
-    }
-  } else {
-    for (int64_t b = 0; b < nblk; b++) {
-      int64_t t0 = b * pc.tpb;
-      pconv_block(&pc, t0, ntiles - t0 < pc.tpb ? ntiles - t0 : pc.tpb, pc.scratch);
-    }
+#pragma omp parallel for schedule(dynamic) num_threads(nthr) if (par)
+  for (int64_t b = 0; b < nblk; b++) {
+    int64_t t0 = b * pc.tpb;
+    pconv_block(&pc, t0, ntiles - t0 < pc.tpb ? ntiles - t0 : pc.tpb, pc.scratch + thread_id() * pc.slice);
   }
   md_free(ap);
   md_free(pc.scratch);
@@ -1163,28 +1167,16 @@ static int packed_bwd_weight(float *gw, const float *x, const float *gy, const g
     md_set_error("conv2d_bwd_weight: out of memory");
     return 0;
   }
-  for (int64_t r = 0; r < g->R; r++)
-    for (int64_t s = 0; s < g->S; s++) pb.off[r * g->S + s] = r * g->dh * g->W + s * g->dw;
+  tap_offsets(pb.off, g);
 #define PBW_ACC(tid) (pb.scratch + (tid) * pb.slice)
-  if (par) {
-    /* static: a thread's chunks are consecutive, so it knows its next one */
-#pragma omp parallel for schedule(static) num_threads(nthr)
-    for (int64_t ch = 0; ch < nch; ch++) {
-      int tid = 0;
-#ifdef _OPENMP
-      tid = omp_get_thread_num();
-#endif
-      int64_t q0 = ch * pb.kc, n = ncol - q0 < pb.kc ? ncol - q0 : pb.kc, nn = ncol - q0 - n;
-      pbw_chunk(&pb, q0, n, nn < pb.kc ? nn : pb.kc, PBW_ACC(tid) + nacc16, PBW_ACC(tid),
-                started[tid] ? 1.0f : 0.0f);
-      started[tid] = 1;
-    }
-  } else {
-    for (int64_t ch = 0; ch < nch; ch++) {
-      int64_t q0 = ch * pb.kc, n = ncol - q0 < pb.kc ? ncol - q0 : pb.kc, nn = ncol - q0 - n;
-      pbw_chunk(&pb, q0, n, nn < pb.kc ? nn : pb.kc, PBW_ACC(0) + nacc16, PBW_ACC(0), ch ? 1.0f : 0.0f);
-      started[0] = 1;
-    }
+  /* static: a thread's chunks are consecutive, so it knows its next one */
+#pragma omp parallel for schedule(static) num_threads(nthr) if (par)
+  for (int64_t ch = 0; ch < nch; ch++) {
+    int tid = thread_id();
+    int64_t q0 = ch * pb.kc, n = ncol - q0 < pb.kc ? ncol - q0 : pb.kc, nn = ncol - q0 - n;
+    pbw_chunk(&pb, q0, n, nn < pb.kc ? nn : pb.kc, PBW_ACC(tid) + nacc16, PBW_ACC(tid),
+              started[tid] ? 1.0f : 0.0f);
+    started[tid] = 1;
   }
   /* gw[m][row] = the sum of the accumulators' (m, row) */
   const int64_t crs_ = pb.u.prefers_cols ? 1 : nr, ccs = pb.u.prefers_cols ? pb.Mp : 1;
