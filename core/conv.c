@@ -271,6 +271,27 @@ static void im2col(float *col, const float *x, const block *b, const plan *pl, c
 static void col2im(float *x, const float *col, const block *b, const plan *pl, const geom *g) {
   const int64_t C = g->C, H = g->H, W = g->W, R = g->R, S = g->S, Wo = g->Wo;
   const int64_t ncol = b->ncol;
+  if (pl->tab && g->Ho * Wo <= 8) {
+    /* tiny maps: through the table, image by image.  Row by row (below),
+    ** each add went to another image, 4 KB apart from the one before with
+    ** the same offset in its page, and the adds ran at ~10 cycles each
+    ** (512->512 @2 bwd_input: col2im 1.7 ms next to 4.7 ms of GEMM); this
+    ** order is 1.2x faster overall.  At 4x4 row by row is faster (1.4x). */
+    const int64_t P = g->Ho * Wo, RS = R * S;
+#pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t j = 0; j < b->nb; j++) {
+        /* the table's offsets of image j, counted from x[n0 + j, c] */
+        float *xj = x + ((b->n0 + j) * C + c) * H * W - j * C * H * W;
+        for (int64_t rs = 0; rs < RS; rs++) {
+          const int64_t *t = pl->tab + rs * pl->maxcol + j * P;
+          const float *src = col + (c * RS + rs) * ncol + j * P;
+          for (int64_t q = 0; q < P; q++)
+            if (t[q] >= 0) xj[t[q]] += src[q];
+        }
+      }
+    return;
+  }
   if (pl->tab) { /* narrow maps: one long scatter per row, to distinct elements */
 #pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
     for (int64_t c = 0; c < C; c++) {
