@@ -304,6 +304,9 @@ int main(void) {
       /* many output channels: bwd_weight computes gw directly, not gw^T */
       {"256 output channels", 2, 2, 4, 4, 256, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"512 output channels groups 2", 3, 4, 3, 3, 512, 3, 3, P(1, 1, 1, 1, 1, 1, 2), 0, 0},
+      /* col2im image by image (maps of 8 pixels or fewer) */
+      {"2x2 maps, many images", 9, 8, 2, 2, 16, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"2x4 maps, dilation 2, groups 2", 5, 6, 4, 6, 4, 3, 3, P(2, 1, 2, 1, 2, 2, 2), 1, 1},
       /* the packed path (>= 16 output channels, C*R*S >= 64, maps of 64
       ** pixels or more, stride 1 across, no groups, not 1x1); bwd_input
       ** takes it too when it also has >= 16 input channels, stride 1 and
