@@ -441,6 +441,9 @@ static int run_blocks(job *jb, block_fn fn, int64_t slice) {
   md_init(); /* BLIS's kernels are chosen before any thread calls it */
   jb->one_thread_gemm = blocks_in_parallel(pl, g);
   jb->nthr = jb->one_thread_gemm ? nthr : 1;
+  /* slack after each slice: BLIS's kernels may read a little past the
+  ** end of an operand or of C (seen with its haswell edge kernels) */
+  slice = (slice + MD_UKR_SLACK + 15) / 16 * 16;
   jb->slice = slice;
   jb->scratch = md_alloc(sizeof(float) * (size_t)(slice * jb->nthr));
   jb->started = calloc((size_t)jb->nthr, sizeof(int));
@@ -719,6 +722,7 @@ typedef struct pconv {
   int64_t kc, nkc;    /* the column matrix's rows in nkc chunks of kc */
   int64_t tpb;        /* tiles (NR columns each) per block */
   int64_t *off;       /* (R*S): r*dh*W + s*dw */
+  int64_t flo;        /* floats of bt and cb, rounded up to 16 */
   int64_t slice;      /* scratch floats per thread */
   float *scratch;
 } pconv;
@@ -834,7 +838,7 @@ static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
   const int64_t RS = g->R * g->S, P = g->Ho * g->Wo, ncolall = g->N * P, Mp = pc->Mp, CRS = pc->CRS;
   const int64_t crs = u->prefers_cols ? 1 : nr, ccs = u->prefers_cols ? Mp : 1;
   float *bt = scr, *cb = bt + pc->tpb * pc->kc * nr;
-  prun *runs = (prun *)(cb + pc->tpb * nr * Mp);
+  prun *runs = (prun *)(bt + pc->flo); /* 64-byte aligned */
   int *nruns = (int *)(runs + pc->tpb * nr);
   uint32_t *masks = (uint32_t *)(nruns + pc->tpb);
   for (int64_t t = 0; t < nt; t++) {
@@ -916,13 +920,14 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
   while (pc.tpb > 1 && (ntiles + pc.tpb - 1) / pc.tpb < 4 * nthr) pc.tpb /= 2;
   const int64_t nblk = (ntiles + pc.tpb - 1) / pc.tpb;
   /* scratch per thread: bt, cb, runs, nruns, masks (64-byte multiples) */
-  int64_t fl = pc.tpb * pc.kc * nr + pc.tpb * nr * pc.Mp;
+  int64_t fl = (pc.tpb * pc.kc * nr + pc.tpb * nr * pc.Mp + 15) / 16 * 16;
+  pc.flo = fl;
   int64_t by = pc.tpb * nr * (int64_t)sizeof(prun) + pc.tpb * (int64_t)sizeof(int) +
                pc.tpb * nr * RS * (int64_t)sizeof(uint32_t);
-  pc.slice = (fl + (by + 3) / 4 + 15) / 16 * 16;
+  pc.slice = (fl + (by + 3) / 4 + MD_UKR_SLACK + 15) / 16 * 16;
   int par = nthr > 1 && nblk >= 2 * nthr && !IN_PARALLEL;
   int nt = par ? nthr : 1;
-  float *ap = md_alloc(sizeof(float) * (size_t)(pc.Mp * pc.CRS));
+  float *ap = md_alloc(sizeof(float) * (size_t)(pc.Mp * pc.CRS + MD_UKR_SLACK));
   pc.scratch = md_alloc(sizeof(float) * (size_t)(pc.slice * nt));
   pc.off = malloc(sizeof(int64_t) * (size_t)RS);
   if (!ap || !pc.scratch || !pc.off) {
@@ -1177,7 +1182,7 @@ static int packed_bwd_weight(float *gw, const float *x, const float *gy, const g
   int64_t nacc16 = (nacc + 15) / 16 * 16, fl = nacc16 + pb.Mp * pb.kc + 2 * pb.kc * nr + 16;
   int64_t by = pb.kc * (int64_t)sizeof(prun) + pb.kc / 16 * (int64_t)sizeof(int) +
                pb.kc * RS * (int64_t)sizeof(uint32_t);
-  pb.slice = (fl + (by + 3) / 4 + 15) / 16 * 16;
+  pb.slice = (fl + (by + 3) / 4 + MD_UKR_SLACK + 15) / 16 * 16;
   pb.scratch = md_alloc(sizeof(float) * (size_t)(pb.slice * nt));
   pb.off = malloc(sizeof(int64_t) * (size_t)RS);
   int *started = calloc((size_t)nt, sizeof(int));

@@ -153,7 +153,10 @@ void md_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
 ** packed convolution path in conv.c).  It computes the mr x nr block
 ** c = a b + beta c (beta 0: c is only written), where a is k columns of mr
 ** floats (a micro-panel of A, column i at a + i*mr) and b is k rows of nr
-** floats; both 64-byte aligned.  Filled by md_ukr_get after md_init. */
+** floats; both 64-byte aligned.  Filled by md_ukr_get after md_init.
+** The kernels read ahead: keep MD_UKR_SLACK floats of memory after the
+** end of any a or b (skx reads a whole column of a past its last one). */
+#define MD_UKR_SLACK 64
 typedef struct md_ukr {
   int mr, nr, kc, mc;   /* register block and BLIS's cache blocks */
   int prefers_cols;     /* c is best stored with rs 1 (else cs 1) */
