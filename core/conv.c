@@ -712,6 +712,14 @@ static int thread_id(void) {
   return 0;
 #endif
 }
+/* the size of the calling thread's team (1 outside one) */
+static int team_size(void) {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
 
 typedef struct pconv {
   const geom *g; /* the convolution of x into y; g->sw 1 or 2, g->G == 1 */
@@ -957,9 +965,8 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
 ** micro-panels (MR channels per column), and the column matrix's rows into
 ** B micro-panels (NR rows of it per column), 16 columns at a time as a
 ** 16 x 16 transpose in registers.  The column matrix is again never
-** written.  Each thread sums its chunks of columns into its own
-** accumulator (tiles in the kernel's preferred layout); they are added at
-** the end. */
+** written.  Threads take B tiles; the accumulator holds gw in tiles of the
+** kernel's preferred layout, copied into place at the end. */
 
 #ifdef __AVX512F__
 /* r[i] lane j <- r[j] lane i */
@@ -1034,8 +1041,8 @@ static void prefetch_cols(const pbw *pb, int input, int64_t c0, int64_t c1, int6
 }
 
 /* the chunk of columns q0 .. q0+n-1 (n <= kc) into acc (beta: 0 sets, 1 adds) */
-static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float *scr, float *acc,
-                      float beta) {
+static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64_t t0, int64_t t1,
+                      float *scr, float *acc, float beta) {
   const geom *g = pb->g;
   const md_ukr *u = &pb->u;
   const int mr = u->mr, nr = u->nr;
@@ -1087,13 +1094,15 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, float
       kk += len;
     }
   }
-  for (int64_t t = 0; t < pb->ntile; t++) {
+  for (int64_t t = t0; t < t1; t++) {
     /* the next chunk's planes (nnext columns from q0 + n), a share per tile,
     ** so that they are in L2 when it starts: visiting the planes a few
-    ** elements at a time defeats the hardware's prefetcher */
+    ** elements at a time defeats the hardware's prefetcher.  x: the planes
+    ** of this tile's rows; gy: all of it, over this thread's tiles */
     if (nnext > 0) {
+      int64_t i = t - t0, nl = t1 - t0;
       prefetch_cols(pb, 1, t * g->C / pb->ntile, (t + 1) * g->C / pb->ntile, q0 + n, nnext);
-      prefetch_cols(pb, 0, t * pb->M / pb->ntile, (t + 1) * pb->M / pb->ntile, q0 + n, nnext);
+      prefetch_cols(pb, 0, i * pb->M / nl, (i + 1) * pb->M / nl, q0 + n, nnext);
     }
     /* B: bt[kk][j] = row t*nr + j of the column matrix at column q0 + kk */
 #ifdef __AVX512F__
@@ -1175,50 +1184,49 @@ static int packed_bwd_weight(float *gw, const float *x, const float *gy, const g
   if (kfit < kc) kc = kfit < 64 ? 64 : kfit;
   pb.kc = (kc + 15) / 16 * 16;
   const int64_t nch = (ncol + pb.kc - 1) / pb.kc, nacc = pb.ntile * nr * pb.Mp;
+  /* threads share out the B tiles (rows of the column matrix), each over
+  ** all the columns, into disjoint tiles of one accumulator.  (Sharing out
+  ** the columns instead needed an accumulator per thread, summed at the
+  ** end: 15% of a 256->256 @8 bwd_weight on 2 threads.)  Each thread packs
+  ** gy itself; that is M / (C*R*S) of the packing. */
   int nthr = md_num_threads_internal();
-  int par = nthr > 1 && nch >= 2 * nthr && !IN_PARALLEL;
+  int par = nthr > 1 && pb.ntile >= 2 * nthr && !IN_PARALLEL;
   int nt = par ? nthr : 1;
-  /* scratch per thread: acc, then ap, bt, runs, nruns, masks for a chunk */
-  int64_t nacc16 = (nacc + 15) / 16 * 16, fl = nacc16 + pb.Mp * pb.kc + 2 * pb.kc * nr + 16;
+  /* scratch per thread: ap, bt, rb, runs, nruns, masks for a chunk */
+  int64_t fl = pb.Mp * pb.kc + 2 * pb.kc * nr + 16;
   int64_t by = pb.kc * (int64_t)sizeof(prun) + pb.kc / 16 * (int64_t)sizeof(int) +
                pb.kc * RS * (int64_t)sizeof(uint32_t);
   pb.slice = (fl + (by + 3) / 4 + MD_UKR_SLACK + 15) / 16 * 16;
   pb.scratch = md_alloc(sizeof(float) * (size_t)(pb.slice * nt));
+  float *acc = md_alloc(sizeof(float) * (size_t)(nacc + MD_UKR_SLACK));
   pb.off = malloc(sizeof(int64_t) * (size_t)RS);
-  int *started = calloc((size_t)nt, sizeof(int));
-  if (!pb.scratch || !pb.off || !started) {
+  if (!pb.scratch || !acc || !pb.off) {
     md_free(pb.scratch);
+    md_free(acc);
     free(pb.off);
-    free(started);
     md_set_error("conv2d_bwd_weight: out of memory");
     return 0;
   }
   tap_offsets(pb.off, g);
-#define PBW_ACC(tid) (pb.scratch + (tid) * pb.slice)
-  /* static: a thread's chunks are consecutive, so it knows its next one */
-#pragma omp parallel for schedule(static) num_threads(nthr) if (par)
-  for (int64_t ch = 0; ch < nch; ch++) {
-    int tid = thread_id();
-    int64_t q0 = ch * pb.kc, n = ncol - q0 < pb.kc ? ncol - q0 : pb.kc, nn = ncol - q0 - n;
-    pbw_chunk(&pb, q0, n, nn < pb.kc ? nn : pb.kc, PBW_ACC(tid) + nacc16, PBW_ACC(tid),
-              started[tid] ? 1.0f : 0.0f);
-    started[tid] = 1;
+#pragma omp parallel num_threads(nt) if (par)
+  {
+    int tid = thread_id(), nth = team_size();
+    int64_t t0 = pb.ntile * tid / nth, t1 = pb.ntile * (tid + 1) / nth;
+    for (int64_t ch = 0; ch < nch; ch++) {
+      int64_t q0 = ch * pb.kc, n = ncol - q0 < pb.kc ? ncol - q0 : pb.kc, nn = ncol - q0 - n;
+      pbw_chunk(&pb, q0, n, nn < pb.kc ? nn : pb.kc, t0, t1, pb.scratch + tid * pb.slice, acc,
+                ch ? 1.0f : 0.0f);
+    }
   }
-  /* gw[m][row] = the sum of the accumulators' (m, row) */
+  /* gw[m][row] <- the accumulator's (m, row); 0 for an empty batch */
   const int64_t crs_ = pb.u.prefers_cols ? 1 : nr, ccs = pb.u.prefers_cols ? pb.Mp : 1;
-  memset(gw, 0, sizeof(float) * (size_t)(pb.M * pb.CRS));
-  for (int t = 0; t < nt; t++) {
-    if (!started[t]) continue;
-    const float *acc = PBW_ACC(t);
 #pragma omp parallel for schedule(static) if (PAR_IF(pb.M * pb.CRS))
-    for (int64_t m = 0; m < pb.M; m++)
-      for (int64_t row = 0; row < pb.CRS; row++)
-        gw[m * pb.CRS + row] += acc[(row / nr) * nr * pb.Mp + m * crs_ + (row % nr) * ccs];
-  }
-#undef PBW_ACC
+  for (int64_t m = 0; m < pb.M; m++)
+    for (int64_t row = 0; row < pb.CRS; row++)
+      gw[m * pb.CRS + row] = nch ? acc[(row / nr) * nr * pb.Mp + m * crs_ + (row % nr) * ccs] : 0.0f;
   md_free(pb.scratch);
+  md_free(acc);
   free(pb.off);
-  free(started);
   return 1;
 }
 /* the geometry of bwd_input as a forward convolution of gy (stride 1 and
