@@ -296,6 +296,8 @@ int main(void) {
       {"row blocks stride 2 groups 2", 2, 64, 65, 32, 4, 3, 3, P(2, 1, 1, 1, 1, 1, 2), 1, 1},
       {"wide maps stride 2 dilation 2", 2, 3, 37, 40, 4, 3, 3, P(2, 2, 2, 1, 2, 2, 1), 1, 0},
       {"wide maps 1x1 stride 2", 2, 5, 34, 36, 4, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 1},
+      {"1x1 stride (3,1) groups 2", 2, 4, 7, 5, 6, 1, 1, P(3, 1, 0, 0, 1, 1, 2), 1, 1},
+      {"1x1 stride 2, 64->128 (subsample + pointwise)", 2, 64, 16, 16, 128, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 1, 0},
       {"1x1 pointwise row blocks", 2, 8, 72, 72, 3, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
       /* enough chunks of images to share them among 2 threads */
       {"parallel blocks", 5, 64, 32, 32, 3, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
@@ -335,6 +337,7 @@ int main(void) {
       {"groups 2", 2, 4, 4, 4, 4, 3, 3, P(1, 1, 1, 1, 1, 1, 2), 1, 0},
       {"depthwise", 2, 3, 5, 5, 6, 3, 3, P(2, 1, 1, 1, 1, 1, 3), 1, 0},
       {"1x1", 3, 3, 3, 3, 2, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"1x1 stride 2", 2, 3, 5, 4, 2, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 1, 0},
   };
   for (size_t i = 0; i < sizeof grads / sizeof *grads; i++) grad_checks(&grads[i]);
   autograd_checks();
