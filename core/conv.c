@@ -26,13 +26,13 @@
 ** stride-1 convolution (the forward of gy with the weights transposed and
 ** flipped).  See "packed path".
 **
-** With several threads, the images (packed: blocks of columns) are shared
-** out in chunks and every GEMM runs on one thread (see "running the
-** blocks").
+** With several threads, the images (packed: blocks of columns, or for
+** bwd_weight the rows of the column matrix) are shared out in chunks and
+** every GEMM runs on one thread (see "running the blocks").
 **
 ** Measured on a 2-core Zen 4 with BLIS's skx kernels (BENCHMARKS.md): with
 ** the packed path the 3x3 convolutions of VGG and ResNet at 32x32 input run
-** at 73-97% of the sgemm rate at 1 thread; the im2col path had the
+** at 71-100% of the sgemm rate at 1 and 2 threads; the im2col path had the
 ** 64-channel ones at 55-76%, losing a third of the arithmetic's time to
 ** writing the column matrix that BLIS then reads again to pack it.
 */
