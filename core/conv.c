@@ -654,15 +654,16 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
 /* {====================================================== packed path
 ** For convolutions with horizontal stride 1 (2), a row of the column
 ** matrix, taken over a few consecutive columns of one output row, is a run
-** of consecutive (every other) input elements.  So the column matrix need not be written at
-** all: the weights are packed once into BLIS's micro-panel format, and the
-** columns are packed straight from x, NR at a time, into the small buffer
-** that BLIS's micro-kernel reads (a few KB: it stays in L1).  Compared with
-** im2col + sgemm this saves writing the column matrix and BLIS reading it
-** again to pack it, which at 64 channels cost about a third of the
-** arithmetic (BENCHMARKS.md).  The forward uses it, and so does bwd_input of
-** a stride-1 convolution: it is the forward convolution of gy with the
-** weights transposed and flipped, padded by dilation*(R-1) - pad. */
+** of consecutive (every other) input elements.  So the column matrix need
+** not be written at all: the weights are packed once into BLIS's
+** micro-panel format, and the columns are packed straight from x, NR at a
+** time, into the panels that BLIS's micro-kernel reads (a few KB each).
+** Compared with im2col + sgemm this saves writing the column matrix and
+** BLIS reading it again to pack it, which at 64 channels cost about a third
+** of the arithmetic (BENCHMARKS.md).  The forward uses it, and so does
+** bwd_input of a stride-1 convolution: it is the forward convolution of gy
+** with the weights transposed and flipped, padded by dilation*(R-1) - pad.
+** bwd_weight has its own packing (below). */
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
