@@ -12,7 +12,13 @@ local train = require "mdoctor.train"
 local report = require "mdoctor.report"
 
 -- {====================================================== options
-local DEFAULTS = {
+-- the option parser and the Model Doctor knobs are the recipes' shared ones
+-- (recipes/common.lua): --name value or --name=value, numbers and booleans
+-- converted, --help lists DEFAULTS, an unknown option is an error after the
+-- usage.  This pipeline keeps the paper's T and J and trains on all data.
+local common = require "common"
+
+local DEFAULTS = common.options({
   { "arch", "vgg", "vgg | resnet | mobilenetv2 | lenet" },
   { "width", 0.25, "channel width multiplier of the architecture" },
   { "data", "fashion_mnist", "fashion_mnist | cluttered | <image folder root>" },
@@ -23,32 +29,18 @@ local DEFAULTS = {
   { "lr", 0.05, "base training learning rate (SGD, momentum 0.9, cosine)" },
   { "batch", 128, "batch size" },
   { "checkpoint", "", "load this base model instead of training one" },
-  { "form", "paper", "paper (|grad|, J noisy copies, v, runner-up) | code (relu(grad), theta)" },
   { "ch_layers", "last", "S_ch: comma list of module paths, 'last' (last conv), 'none'" },
   { "sp_layers", "last", "S_sp: comma list of module paths, 'last', 'none'" },
+}, common.DOCTOR, {
   { "T", 100, "most confident samples per class used for the diagnosis" },
   { "J", 10, "noise draws per sample (paper form)" },
-  { "delta", 0.1, "noise range: sigma ~ U[-delta, delta]" },
-  { "v", 0.1, "paper form: kernel irrelevant if A[n,k] < v * max_k A[n,k]" },
-  { "theta", 0.2, "code form: threshold on the min-max normalised map" },
-  { "annotated", 20, "low-confidence samples per class given masks (space-wise)" },
-  { "expand", -1, "mask expansion in input pixels (-1: the paper's 30 px at 224 px, scaled to the input)" },
-  { "alpha", 1.0, "weight of the channel-wise loss" },
-  { "beta", 1.0, "weight of the space-wise loss" },
-  { "treat_epochs", 1, "fine-tuning epochs" },
-  { "treat_lr", 0.005, "fine-tuning learning rate (SGD, momentum 0.9)" },
   { "control", true, "also fine-tune with CE alone (same settings): the treatment's fair baseline" },
   { "seed", 0, "random seed" },
   { "threads", 0, "threads (0 = all cores)" },
   { "out", "out/doctor", "run directory" },
   { "explain", 8, "misclassified test samples to explain in the report" },
   { "quiet", false, "no progress lines" },
-}
-
--- the option parser is the recipes' shared one (recipes/common.lua):
--- --name value or --name=value, numbers and booleans converted, --help lists
--- DEFAULTS, an unknown option is an error after the usage
-local common = require "common"
+})
 -- }======================================================
 
 -- {====================================================== data
