@@ -52,39 +52,20 @@ The loss definitions follow the documentation of lua/mdoctor/doctor.lua:
             mask_for_layer(mask, expand, layer size); with has_mask the
             sum over b is weighted by it and divided by sum(has_mask)
 """
-import json
 import os
-import struct
 
 import torch
 import torch.nn as tnn
 import torch.nn.functional as F
+
+from fixture_io import save_torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
 
 
 def save(path, named):
-    header, blobs, off = {}, [], 0
-    for name, t in named:
-        t = t.detach().contiguous()
-        if t.dtype in (torch.int64, torch.int32):
-            dt, raw = "I64", t.to(torch.int64).numpy().astype("<i8").tobytes()
-        else:
-            dt, raw = "F32", t.to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"written_by": "tests/gen_doctor_fixtures.py", "torch": torch.__version__}
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".part"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    save_torch(path, named, "tests/gen_doctor_fixtures.py")
 
 
 def f32(t):

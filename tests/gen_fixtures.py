@@ -50,33 +50,14 @@ The seed is searched (deterministically) so that no value sits near a kink
 2e-5 of max|g| for g, g1 and g_J at 0): there float32 and float64 could take
 different branches.
 """
-import json
 import os
 import struct
 import sys
 
+from fixture_io import write_safetensors
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """tensors: list of (name, dtype string, shape, raw little-endian bytes)"""
-    header = {}
-    if metadata:
-        header["__metadata__"] = metadata
-    off = 0
-    for name, dt, shape, data in tensors:
-        header[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + len(data)]}
-        off += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for _, _, _, data in tensors:
-            f.write(data)
-    os.replace(tmp, path)
 
 
 def python_small():

@@ -35,37 +35,16 @@ lua_optim.safetensors     optimisers and schedules against torch.optim
     <config>.1.* and <config>.3.*: the parameters after one and three steps;
     sched.<name>: the lr after 0, 1, 2, ... scheduler steps
 """
-import json
 import os
-import struct
+
+from fixture_io import save_torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
 
 
 def save(path, named):
-    """named: list of (name, torch tensor); floats stored as F32, ints as I64"""
-    import torch
-    header, blobs, off = {}, [], 0
-    for name, t in named:
-        t = t.detach().contiguous()
-        if t.dtype in (torch.int64, torch.int32):
-            dt, raw = "I64", t.to(torch.int64).numpy().astype("<i8").tobytes()
-        else:
-            dt, raw = "F32", t.to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = {"written_by": "tests/gen_lua_fixtures.py", "torch": torch.__version__}
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    tmp = path + ".part"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+    save_torch(path, named, "tests/gen_lua_fixtures.py")
 
 
 def f32(t):
