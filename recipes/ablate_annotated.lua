@@ -10,7 +10,6 @@
 --
 -- Writes to --out: results.jsonl, annotated.svg, results.md, base.safetensors.
 local md = require "mdoctor"
-local doctor = require "mdoctor.doctor"
 local common = require "common"
 
 local NAME = "ablate_annotated"
@@ -33,7 +32,7 @@ local function main(args)
   local t0 = md.now()
   local d = common.open_data(o)
   if not d.has_masks then error(NAME .. ": the space-wise constraint needs object masks; this data set has none", 0) end
-  print(string.format("data: %d train, %d test, %d classes, %dx%dx%d", #d.train_idx, d.n_test, d.K, d.info.c, d.info.h, d.info.w))
+  common.print_data(d)
   local base, base_ev = common.base_model(o, d)
   local sp_layers = common.layers(base, o.sp_layers, 1, d)
   local ch_layers = o.channel and common.layers(base, o.ch_layers, 1, d) or {}
@@ -41,12 +40,7 @@ local function main(args)
   local maxc = 0
   for _, c in ipairs(counts) do maxc = math.max(maxc, c) end
   local sifted = common.sift(o, d, base, maxc)
-  local masks = {}
-  if #ch_layers > 0 then
-    local maps = doctor.diagnose(base, d.sub, sifted.high, ch_layers,
-      { form = o.form, J = o.J, delta = o.delta, classes = d.K, transform = { normalize = true } })
-    for _, l in ipairs(ch_layers) do masks[l] = doctor.channel_mask(maps[l], { form = o.form, v = o.v, theta = o.theta }) end
-  end
+  local masks = common.channel_masks(o, d, base, sifted, ch_layers)
   print(string.format("space-wise at %s, mask expansion %d px%s", table.concat(sp_layers, ", "), expand,
     #ch_layers > 0 and (", channel-wise at " .. table.concat(ch_layers, ", ")) or ""))
 

@@ -9,7 +9,6 @@
 -- Writes to --out: results.jsonl (one line per run), depth.svg (accuracy vs
 -- depth), results.md (the table), base.safetensors.
 local md = require "mdoctor"
-local doctor = require "mdoctor.doctor"
 local common = require "common"
 
 local NAME = "ablate_depth"
@@ -36,7 +35,7 @@ local function main(args)
   local use_ch = o.constraint ~= "space"
   local use_sp = o.constraint ~= "channel"
   if use_sp and not d.has_masks then error(NAME .. ": --constraint " .. o.constraint .. " needs object masks; this data set has none", 0) end
-  print(string.format("data: %d train, %d test, %d classes, %dx%dx%d", #d.train_idx, d.n_test, d.K, d.info.c, d.info.h, d.info.w))
+  common.print_data(d)
 
   local base, base_ev = common.base_model(o, d)
   local layers = common.layers(base, o.layers, o.every, d)
@@ -45,12 +44,7 @@ local function main(args)
   local expand = o.expand >= 0 and o.expand or common.expand_px(30, d.info.h)
   local sifted = common.sift(o, d, base, o.annotated)
   local annotated = use_sp and common.annotated(d, sifted, o.annotated) or {}
-  local masks = {}
-  if use_ch then
-    local maps = doctor.diagnose(base, d.sub, sifted.high, layers,
-      { form = o.form, J = o.J, delta = o.delta, classes = d.K, transform = { normalize = true } })
-    for _, l in ipairs(layers) do masks[l] = doctor.channel_mask(maps[l], { form = o.form, v = o.v, theta = o.theta }) end
-  end
+  local masks = use_ch and common.channel_masks(o, d, base, sifted, layers) or {}
 
   local res = common.results(o)
   res:line { kind = "base", test_top1 = base_ev.top1, test_top5 = base_ev.top5, n_test = base_ev.n }

@@ -9,7 +9,6 @@
 --
 -- Writes to --out: results.jsonl, expand.svg, results.md, base.safetensors.
 local md = require "mdoctor"
-local doctor = require "mdoctor.doctor"
 local common = require "common"
 
 local NAME = "ablate_expand"
@@ -31,19 +30,14 @@ local function main(args)
   local t0 = md.now()
   local d = common.open_data(o)
   if not d.has_masks then error(NAME .. ": the space-wise constraint needs object masks; this data set has none", 0) end
-  print(string.format("data: %d train, %d test, %d classes, %dx%dx%d", #d.train_idx, d.n_test, d.K, d.info.c, d.info.h, d.info.w))
+  common.print_data(d)
   local base, base_ev = common.base_model(o, d)
   local sp_layers = common.layers(base, o.sp_layers, 1, d)
   if #sp_layers == 0 then error(NAME .. ": --sp_layers names no layer", 0) end
   local ch_layers = o.channel and common.layers(base, o.ch_layers, 1, d) or {}
   local sifted = common.sift(o, d, base, o.annotated)
   local ann = common.annotated(d, sifted, o.annotated)
-  local masks = {}
-  if #ch_layers > 0 then
-    local maps = doctor.diagnose(base, d.sub, sifted.high, ch_layers,
-      { form = o.form, J = o.J, delta = o.delta, classes = d.K, transform = { normalize = true } })
-    for _, l in ipairs(ch_layers) do masks[l] = doctor.channel_mask(maps[l], { form = o.form, v = o.v, theta = o.theta }) end
-  end
+  local masks = common.channel_masks(o, d, base, sifted, ch_layers)
   local sizes = common.feature_sizes(base, d)
   local sz = sizes[sp_layers[1]]
   print(string.format("space-wise at %s (map %dx%d), %d annotated samples", table.concat(sp_layers, ", "), sz[2], sz[3], #ann))

@@ -341,6 +341,24 @@ function common.annotated(d, sifted, n)
   return out
 end
 
+--- the channel-wise masks of layers ({layer = class x kernel mask}, empty
+-- for no layers): the diagnosis of the sifted confident samples (sifted.high)
+-- with --form, --J, --delta, thresholded with --v or --theta
+function common.channel_masks(o, d, model, sifted, layers)
+  local masks = {}
+  if #layers == 0 then return masks end
+  local maps = doctor.diagnose(model, d.sub, sifted.high, layers,
+    { form = o.form, J = o.J, delta = o.delta, classes = d.K, transform = { normalize = true } })
+  for _, l in ipairs(layers) do masks[l] = doctor.channel_mask(maps[l], { form = o.form, v = o.v, theta = o.theta }) end
+  return masks
+end
+
+--- the data line every recipe prints
+function common.print_data(d)
+  print(string.format("data: %d train, %d test, %d classes, %dx%dx%d", #d.train_idx, d.n_test, d.K, d.info.c, d.info.h,
+    d.info.w))
+end
+
 --- treat(o, d, base, {ch_layers=, sp_layers=, ch_masks=, expand=, annotated=})
 -- -> treated copy of base, its test evaluation, the treatment history.
 -- The seed is reset first, so treatments differ only by their spec.

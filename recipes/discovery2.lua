@@ -40,7 +40,7 @@ local function main(args)
   common.banner(NAME, o)
   local t0 = md.now()
   local d = common.open_data(o)
-  print(string.format("data: %d train, %d test, %d classes, %dx%dx%d", #d.train_idx, d.n_test, d.K, d.info.c, d.info.h, d.info.w))
+  common.print_data(d)
   local base, base_ev = common.base_model(o, d)
   local layer = common.layers(base, o.layer, 1, d)[1]
   if not layer then error(NAME .. ": --layer names no layer", 0) end

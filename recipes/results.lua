@@ -21,7 +21,6 @@
 -- present), RESULTS.md.  --resume skips every run whose line (same key, same
 -- settings) is already in results.jsonl, so a long grid can be continued.
 local md = require "mdoctor"
-local doctor = require "mdoctor.doctor"
 local util = require "mdoctor.util"
 local common = require "common"
 
@@ -262,14 +261,7 @@ local function main(args)
         st.sp_layers = common.layers(base, o.sp_layers, 1, d)
         st.sifted = common.sift(ro, d, base, o.annotated)
         st.ann = common.annotated(d, st.sifted, o.annotated)
-        st.masks = {}
-        if #st.ch_layers > 0 then
-          local maps = doctor.diagnose(base, d.sub, st.sifted.high, st.ch_layers,
-            { form = o.form, J = o.J, delta = o.delta, classes = d.K, transform = { normalize = true } })
-          for _, l in ipairs(st.ch_layers) do
-            st.masks[l] = doctor.channel_mask(maps[l], { form = o.form, v = o.v, theta = o.theta })
-          end
-        end
+        st.masks = common.channel_masks(o, d, base, st.sifted, st.ch_layers)
         states[seed] = st
         return st
       end
