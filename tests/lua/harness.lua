@@ -138,6 +138,31 @@ function T.fixture(name)
   return "tests/fixtures/" .. name
 end
 
+--- the shell running this test (build/mdoctor, build-asan/mdoctor), else build/mdoctor
+T.exe = arg and arg[-1]
+if not T.exe or not T.exe:match("mdoctor$") then T.exe = "build/mdoctor" end
+
+--- s quoted for sh
+function T.shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- the contents of the file at path, or nil when it cannot be read
+function T.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+--- whether path can be opened
+function T.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+--- whether s (may be nil) contains sub literally
+function T.has(s, sub) return s ~= nil and s:find(sub, 1, true) ~= nil end
+
 --- a fresh path in a private temporary directory (removed by T.cleanup)
 local tmpdir
 function T.tmpdir()

@@ -15,24 +15,8 @@ local T = dofile("tests/lua/harness.lua")
 local md = require "mdoctor"
 local doctor = require "mdoctor.doctor"
 
--- the shell running this test (build/mdoctor, build-asan/mdoctor), else build/mdoctor
-local exe = arg and arg[-1]
-if not exe or not exe:match("mdoctor$") then exe = "build/mdoctor" end
-
+local exe, q, slurp, exists = T.exe, T.shq, T.slurp, T.exists
 local dir = T.tmpdir()
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
 
 --- run(args) -> ok, stdout, stderr (one thread: the suite runs on busy machines)
 local nrun = 0

@@ -19,20 +19,7 @@ local report = require "mdoctor.report"
 
 local dir = T.tmpdir()
 
--- the shell running this test (build/mdoctor, build-asan/mdoctor)
-local exe = arg and arg[-1]
-if not exe or not exe:match("mdoctor$") then exe = "build/mdoctor" end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-local function exists(path) return slurp(path) ~= nil end
-local function has(s, sub) return s ~= nil and s:find(sub, 1, true) ~= nil end
+local exe, q, slurp, exists, has = T.exe, T.shq, T.slurp, T.exists, T.has
 
 --- run a recipe: status, stdout, stderr
 local nrun = 0

@@ -17,18 +17,7 @@ local T = dofile("tests/lua/harness.lua")
 local common = require "common"
 
 local dir = T.tmpdir()
-local exe = arg and arg[-1]
-if not exe or not exe:match("mdoctor$") then exe = "build/mdoctor" end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-local function has(s, sub) return s ~= nil and s:find(sub, 1, true) ~= nil end
+local exe, q, slurp, has = T.exe, T.shq, T.slurp, T.has
 
 local nrun = 0
 local function results(args)

@@ -7,9 +7,7 @@
 local T = dofile("tests/lua/harness.lua")
 local md = require "mdoctor"
 
--- the shell running this test (build/mdoctor, build-asan/mdoctor), else build/mdoctor
-local exe = arg and arg[-1]
-if not exe or not exe:match("mdoctor$") then exe = "build/mdoctor" end
+local exe, q = T.exe, T.shq
 local function abspath(p)
   if p:sub(1, 1) == "/" then return p end
   local h = io.popen("pwd")
@@ -20,7 +18,6 @@ end
 exe = abspath(exe)
 
 local dir = T.tmpdir()
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function slurp(path)
   local f = io.open(path, "rb")
   if not f then return "" end
@@ -52,7 +49,7 @@ local function run(args, o)
   return status, slurp(outf), slurp(errf)
 end
 
-local function has(s, sub) return s:find(sub, 1, true) ~= nil end
+local has = T.has
 
 -- {====================================================== options
 do
