@@ -360,24 +360,16 @@ static int l_mask_resize(lua_State *L) {
   md_tensor **b = newbox(L);
   return ret(L, b, md_mask_resize(m, h, w));
 }
-static int l_mask_dilate(lua_State *L) {
+/* op(mask, radius): dilate, erode, expand */
+static int mask_radius_op(lua_State *L, md_tensor *(*op)(const md_tensor *, int)) {
   md_tensor *m = checktensor(L, 1);
   int r = checkradius(L, 2);
   md_tensor **b = newbox(L);
-  return ret(L, b, md_mask_dilate(m, r));
+  return ret(L, b, op(m, r));
 }
-static int l_mask_erode(lua_State *L) {
-  md_tensor *m = checktensor(L, 1);
-  int r = checkradius(L, 2);
-  md_tensor **b = newbox(L);
-  return ret(L, b, md_mask_erode(m, r));
-}
-static int l_mask_expand(lua_State *L) {
-  md_tensor *m = checktensor(L, 1);
-  int r = checkradius(L, 2);
-  md_tensor **b = newbox(L);
-  return ret(L, b, md_mask_expand(m, r));
-}
+static int l_mask_dilate(lua_State *L) { return mask_radius_op(L, md_mask_dilate); }
+static int l_mask_erode(lua_State *L) { return mask_radius_op(L, md_mask_erode); }
+static int l_mask_expand(lua_State *L) { return mask_radius_op(L, md_mask_expand); }
 /* mask_for_layer(mask, expand_px, h, w | {h, w} | feature_tensor) */
 static int l_mask_for_layer(lua_State *L) {
   md_tensor *m = checktensor(L, 1);
