@@ -1163,14 +1163,6 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64
   }
 }
 
-/* whether bwd_weight takes the packed path (as packed_ok, for K = M) */
-static int packed_bw_ok(const geom *g) {
-  md_ukr u;
-  if (!packed_ok(g, g->K)) return 0;
-  md_ukr_get(&u);
-  return u.nr <= 16;
-}
-
 static int packed_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
   pbw pb = {.g = g, .x = x, .gy = gy, .M = g->K};
   md_ukr_get(&pb.u);
@@ -1413,6 +1405,15 @@ static int conv_bwd_input(float *gx, const float *gy, const float *w, const geom
   if (bwd_input_as_forward(&f, g) && packed_ok(&f, g->C)) return packed_conv(gx, gy, w, 1, NULL, &f, g->C);
   return gemm_bwd_input(gx, gy, w, g);
 }
+
+static int conv_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
+  if (is_depthwise(g)) {
+    dw_bwd_weight(gw, x, gy, g);
+    return 1;
+  }
+  if (packed_ok(g, g->K)) return packed_bwd_weight(gw, x, gy, g);
+  return gemm_bwd_weight(gw, x, gy, g);
+}
 /* }====================================================== */
 
 /* {====================================================== the ops */
@@ -1583,10 +1584,7 @@ md_tensor *md_conv2d_bwd_weight(const md_tensor *x, const md_tensor *gy, int64_t
   md_tensor *out = NULL;
   if (px && py) out = md_new(4, (const int64_t[]){g.K, g.C / g.G, R, S}, MD_F32);
   if (out && md_numel(out) > 0) {
-    if (is_depthwise(&g))
-      dw_bwd_weight(out->data, px, py, &g);
-    else if (packed_bw_ok(&g) ? !packed_bwd_weight(out->data, px, py, &g)
-                              : !gemm_bwd_weight(out->data, px, py, &g)) {
+    if (!conv_bwd_weight(out->data, px, py, &g)) {
       md_release(out);
       out = NULL;
     }
