@@ -163,6 +163,16 @@ end
 --- whether s (may be nil) contains sub literally
 function T.has(s, sub) return s ~= nil and s:find(sub, 1, true) ~= nil end
 
+--- the entries of t whose names start with prefix, with the prefix removed
+-- (a module's state dict out of a fixture file)
+function T.under(t, prefix)
+  local out = {}
+  for k, v in pairs(t) do
+    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = v end
+  end
+  return out
+end
+
 --- a fresh path in a private temporary directory (removed by T.cleanup)
 local tmpdir
 function T.tmpdir()

@@ -20,13 +20,7 @@ require("mdoctor.util").quiet = true -- no progress lines in the test log
 local fx = md.load(T.fixture("doctor_losses.safetensors"))
 
 -- the entries of fx under prefix, with the prefix removed
-local function sub(prefix)
-  local out = {}
-  for k, v in pairs(fx) do
-    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = v end
-  end
-  return out
-end
+local function sub(prefix) return T.under(fx, prefix) end
 
 local function maxabs(t) return md.max(md.abs(t)):item() end
 

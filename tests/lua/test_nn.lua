@@ -11,13 +11,7 @@ local fx = md.load(T.fixture("lua_nn.safetensors"))
 
 local function shape_is(t, s) return tostring(t:shape()) == "md.Size{" .. table.concat(s, ", ") .. "}" end
 -- the entries of fx under prefix, with the prefix removed
-local function sub(prefix)
-  local out = {}
-  for k, v in pairs(fx) do
-    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = v end
-  end
-  return out
-end
+local function sub(prefix) return T.under(fx, prefix) end
 -- a names list stored as bytes joined by newlines
 local function names(t)
   local bytes = t:totable()
