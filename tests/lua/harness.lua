@@ -153,6 +153,14 @@ function T.slurp(path)
   f:close()
   return s
 end
+--- write text to the file at path (replacing it); returns path
+function T.spit(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
 --- whether path can be opened
 function T.exists(path)
   local f = io.open(path, "rb")

@@ -15,11 +15,7 @@ local function readfile(p)
   f:close()
   return s
 end
-local function writefile(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local writefile = T.spit
 -- a safetensors file from a header string and a data section
 local function st(header, data)
   return string.pack("<I8", #header) .. header .. (data or "")

@@ -25,12 +25,7 @@ local function slurp(path)
   f:close()
   return s
 end
-local function spit(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
+local spit = T.spit
 
 --- run(args, {stdin=, env=, cwd=}) -> status, stdout, stderr; args are quoted
 local nrun = 0
