@@ -132,6 +132,17 @@ local function gfmt(x) return x and string.format("%g", x) or "-" end
 local function run_key(kind, data, arch, seed, variant, alpha, beta)
   return string.format("%s|%s|%s|seed=%d|%s|alpha=%s|beta=%s", kind, data, arch, seed, variant or "-", gfmt(alpha), gfmt(beta))
 end
+--- the value in vals whose run (lookup(value); nil when there is none) has
+-- the best top-1, and that top-1; the first of equal ones wins.  The one rule
+-- for choosing alpha and beta, in the grid and in RESULTS.md.
+local function best_of(vals, lookup)
+  local best, bestv
+  for _, v in ipairs(vals) do
+    local r = lookup(v)
+    if r and (not bestv or r.top1 > bestv) then best, bestv = v, r.top1 end
+  end
+  return best, bestv
+end
 -- }======================================================
 
 -- {====================================================== data and the validation split
@@ -298,15 +309,8 @@ local function main(args)
       end
       local s0 = seeds[1]
       run("val", s0, "control")
-      local best_a, best_av, best_b, best_bv
-      for _, a in ipairs(alphas) do
-        local r = run("val", s0, "channel", a, nil)
-        if not best_av or r.top1 > best_av then best_a, best_av = a, r.top1 end
-      end
-      for _, b in ipairs(betas) do
-        local r = run("val", s0, "space", nil, b)
-        if not best_bv or r.top1 > best_bv then best_b, best_bv = b, r.top1 end
-      end
+      local best_a, best_av = best_of(alphas, function(a) return run("val", s0, "channel", a, nil) end)
+      local best_b, best_bv = best_of(betas, function(b) return run("val", s0, "space", nil, b) end)
       say(o, "%s %s: validation picks alpha %g (%.2f%%), beta %g (%.2f%%)", data, arch, best_a, 100 * best_av, best_b, 100 * best_bv)
       for _, seed in ipairs(seeds) do
         if not done[run_key("base", data, arch, seed)] then state(seed) end
@@ -339,23 +343,19 @@ local function main(args)
     local wins, narch = 0, 0
     for _, arch in ipairs(archs) do
       local s0 = seeds[1]
-      local best_a, best_av, best_b, best_bv
+      local function val(variant, a, b) return get(run_key("val", data, arch, s0, variant, a, b)) end
+      local best_a = best_of(alphas, function(a) return val("channel", a, nil) end)
+      local best_b = best_of(betas, function(b) return val("space", nil, b) end)
       local vparts = {}
-      local vc = get(run_key("val", data, arch, s0, "control"))
+      local vc = val("control")
       if vc then vparts[#vparts + 1] = string.format("control %.2f", 100 * vc.top1) end
       for _, a in ipairs(alphas) do
-        local r = get(run_key("val", data, arch, s0, "channel", a, nil))
-        if r then
-          vparts[#vparts + 1] = string.format("alpha %g: %.2f", a, 100 * r.top1)
-          if not best_av or r.top1 > best_av then best_a, best_av = a, r.top1 end
-        end
+        local r = val("channel", a, nil)
+        if r then vparts[#vparts + 1] = string.format("alpha %g: %.2f", a, 100 * r.top1) end
       end
       for _, b in ipairs(betas) do
-        local r = get(run_key("val", data, arch, s0, "space", nil, b))
-        if r then
-          vparts[#vparts + 1] = string.format("beta %g: %.2f", b, 100 * r.top1)
-          if not best_bv or r.top1 > best_bv then best_b, best_bv = b, r.top1 end
-        end
+        local r = val("space", nil, b)
+        if r then vparts[#vparts + 1] = string.format("beta %g: %.2f", b, 100 * r.top1) end
       end
       valnotes[#valnotes + 1] = string.format("%s: %s.", arch, table.concat(vparts, ", "))
       local cols = { base = {}, control = {}, channel = {}, space = {}, all = {} }
