@@ -33,6 +33,12 @@ def write_safetensors(path, tensors, metadata=None, metadata_last=False):
     os.replace(tmp, path)
 
 
+def f32(t):
+    """float32 values, held in float64 (the references are computed in float64
+    from numbers the float32 engine sees exactly)"""
+    return t.float().double()
+
+
 def save_torch(path, named, written_by):
     """named: list of (name, torch tensor); floats stored as F32, ints as I64"""
     import torch

@@ -58,7 +58,7 @@ import torch
 import torch.nn as tnn
 import torch.nn.functional as F
 
-from fixture_io import save_torch
+from fixture_io import f32, save_torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
@@ -66,10 +66,6 @@ OUT = os.path.join(HERE, "fixtures")
 
 def save(path, named):
     save_torch(path, named, "tests/gen_doctor_fixtures.py")
-
-
-def f32(t):
-    return t.float().double()
 
 
 def make_net():

@@ -54,7 +54,7 @@ import os
 import struct
 import sys
 
-from fixture_io import write_safetensors
+from fixture_io import f32, write_safetensors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
@@ -88,9 +88,6 @@ def convnet():
     import torch.nn.functional as F
 
     torch.set_default_dtype(torch.float64)
-
-    def f32(t):  # float32 values held in float64
-        return t.float().double()
 
     def bn(h, w, b):
         return F.batch_norm(h, None, None, w, b, training=True, eps=1e-5)

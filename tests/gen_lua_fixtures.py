@@ -37,7 +37,7 @@ lua_optim.safetensors     optimisers and schedules against torch.optim
 """
 import os
 
-from fixture_io import save_torch
+from fixture_io import f32, save_torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures")
@@ -45,11 +45,6 @@ OUT = os.path.join(HERE, "fixtures")
 
 def save(path, named):
     save_torch(path, named, "tests/gen_lua_fixtures.py")
-
-
-def f32(t):
-    """float32 values, held in float64"""
-    return t.float().double()
 
 
 def names_tensor(names):
