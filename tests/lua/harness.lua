@@ -171,6 +171,13 @@ end
 --- whether s (may be nil) contains sub literally
 function T.has(s, sub) return s ~= nil and s:find(sub, 1, true) ~= nil end
 
+--- whether two lists hold equal elements in the same order
+function T.same_list(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
 --- the entries of t whose names start with prefix, with the prefix removed
 -- (a module's state dict out of a fixture file)
 function T.under(t, prefix)

@@ -319,11 +319,7 @@ local function reference(image)
   return { pos = pos, logits = logits, probs = probs, minabs = minabs }
 end
 
-local function same_list(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
+local same_list = T.same_list
 local function list_str(l) return "{" .. table.concat(l, ", ") .. "}" end
 
 -- the expected sift: per class, correct items by p(label) descending (first

@@ -31,11 +31,7 @@ local function sorted_keys(tbl)
   table.sort(out)
   return out
 end
-local function same_list(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
+local same_list = T.same_list
 -- there is no requires_grad getter (t:requires_grad() sets it): ask autograd
 local function requires(t) return (t * 1):grad_fn() ~= nil end
 local function list_str(l) return "{" .. table.concat(l, ", ") .. "}" end
