@@ -6,11 +6,13 @@
 **   build/bench/bench_conv            all shapes, 1 and 2 threads
 **   MD_BLIS_ARCH=3 build/bench/...    the same with BLIS's haswell kernels
 **   BENCH_THREADS=2 ...               one thread count only
+**   BENCH_ONLY=1x1 ...                the shapes whose name holds "1x1"
 */
 #include "internal.h" /* md_sgemm: the benchmark calls BLIS through the same door as the ops */
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -128,6 +130,8 @@ static void run_threads(int threads) {
   double tot_flop = 0, tot_time = 0;
   for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) {
     const shape *s = &SHAPES[i];
+    const char *only = getenv("BENCH_ONLY");
+    if (only && !strstr(s->name, only)) continue;
     int64_t Ho = (s->H + 2 * s->pad - s->R) / s->stride + 1;
     conv_ctx c;
     c.x = md_randn(4, (const int64_t[]){BATCH, s->C, s->H, s->H});

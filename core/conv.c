@@ -663,7 +663,10 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
 ** of the arithmetic (BENCHMARKS.md).  The forward uses it, and so does
 ** bwd_input of a stride-1 convolution: it is the forward convolution of gy
 ** with the weights transposed and flipped, padded by dilation*(R-1) - pad.
-** bwd_weight has its own packing (below). */
+** With a micro-kernel that stores C by columns (skx) the GEMM is turned
+** around, pixels as its rows (tconv_block), which also serves the 1x1
+** convolutions and the strided 1x1 bwd_input.  bwd_weight has its own
+** packing (below). */
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -730,6 +733,10 @@ typedef struct pconv {
   int64_t M, Mp, CRS; /* output channels, rounded up to MR, rows of the column matrix */
   int64_t kc, nkc;    /* the column matrix's rows in nkc chunks of kc */
   int64_t tpb;        /* tiles (NR columns each) per block */
+  int lanes, tpp, rl; /* a tile's lanes; tiles per packed panel; a panel row's floats */
+  int tr;             /* 1: the transposed orientation (below) */
+  const geom *sp;     /* NULL, or y is (N, M, sp->H, sp->W) and output pixel
+                      ** (oh, ow) goes to (oh*sp->sh, ow*sp->sw), zeros between */
   int64_t *off;       /* (R*S): r*dh*W + s*dw */
   int64_t flo;        /* floats of bt and cb, rounded up to 16 */
   int64_t slice;      /* scratch floats per thread */
@@ -796,14 +803,14 @@ static void pack_block(float *bt, const pconv *pc, const prun *runs, const int *
                        int64_t nt, int64_t k0, int64_t kc) {
   const geom *g = pc->g;
   const int64_t RS = g->R * g->S, HW = g->H * g->W;
-  const int nr = pc->u.nr;
+  const int ln = pc->lanes, tpp = pc->tpp, rl = pc->rl;
   int64_t c = k0 / RS, rs = k0 % RS;
   for (int64_t kk = 0; kk < kc; kk++) {
     const float *xc = pc->x + c * HW + pc->off[rs];
     if (rs == 0 && c + 1 < g->C) /* the next plane's lines, an R*S rows ahead */
       for (int64_t t = 0; t < nt; t++)
         for (int u = 0; u < nruns[t]; u++) {
-          const prun *ru = runs + t * nr + u;
+          const prun *ru = runs + t * ln + u;
           for (int64_t r = 0; r < g->R; r++) {
             int64_t first = (c + 1) * HW + pc->off[r * g->S] + ru->base + g->sw * ru->j0;
             int64_t last = first + g->sw * (ru->len - 1) + (g->S - 1) * g->dw;
@@ -813,16 +820,16 @@ static void pack_block(float *bt, const pconv *pc, const prun *runs, const int *
           }
         }
     for (int64_t t = 0; t < nt; t++) {
-      const prun *run = runs + t * nr;
-      const uint32_t *mask = masks + t * nr * RS + rs;
-      float *d = bt + (t * kc + kk) * nr;
+      const prun *run = runs + t * ln;
+      const uint32_t *mask = masks + t * ln * RS + rs;
+      float *d = bt + ((t / tpp) * kc + kk) * rl + (t % tpp) * ln;
 #ifdef __AVX512F__
       __m512 v = _mm512_setzero_ps();
       for (int u = 0; u < nruns[t]; u++) /* lanes outside the mask are not read */
         v = load_lanes(v, mask[u * RS], xc + run[u].base, g->sw);
-      _mm512_mask_storeu_ps(d, (__mmask16)((1u << nr) - 1), v);
+      _mm512_mask_storeu_ps(d, (__mmask16)((1u << ln) - 1), v);
 #else
-      for (int j = 0; j < nr; j++) d[j] = 0.0f;
+      for (int j = 0; j < ln; j++) d[j] = 0.0f;
       for (int u = 0; u < nruns[t]; u++) {
         uint32_t m = mask[u * RS];
         for (int j = run[u].j0; j < run[u].j0 + run[u].len; j++)
@@ -884,55 +891,209 @@ static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
   }
 }
 
-/* whether the packed path runs this convolution (g as for the forward) */
-static int packed_ok(const geom *g, int64_t M) {
+/* The transposed orientation: the pixels are the GEMM's rows and the output
+** channels its columns, yT = colT w^T.  A micro-panel is then mr output
+** pixels (tpp tiles of 16 lanes, packed from x as above) and B is the
+** weights, packed once in panels of nr channels.  With a kernel that
+** stores C by columns (skx: 32 x 12) a C tile is nr channel rows of y, mr
+** pixels each, so when the mr pixels lie in one image the kernel writes
+** straight into y (rs 1, cs Ho*Wo).  The other orientation must copy each
+** tile into y element by element (a channel of a column at a time); at
+** 64 input channels that copy cost as much as the arithmetic (64->128 1x1
+** stride 2 @32 forward, 1 thread: 40 -> 107 GFLOP/s). */
+
+/* the block's results cb (its pixels x pc->M channels, by columns of ld)
+** into y as pc->sp says: each run's pixels at every sw-th column of every
+** sh-th row, zeros in the other columns and rows they cover.  The kernel
+** accumulates the chunks of rows in cb, so y is written once, a channel
+** at a time. */
+static void spread_block(const pconv *pc, const float *cb, int64_t ld, const prun *runs, const int *nruns,
+                         int64_t nsub) {
+  const geom *g = pc->g, *sp = pc->sp;
+  const int ln = pc->lanes;
+  const int64_t H = sp->H, W = sp->W, sh = sp->sh, sw = sp->sw;
+  for (int64_t m = 0; m < pc->M; m++)
+    for (int64_t q = 0; q < nsub; q++)
+      for (int ru = 0; ru < nruns[q]; ru++) {
+        const prun *r = runs + q * ln + ru;
+        const int64_t oh = r->p0 / g->Wo, ow0 = r->p0 % g->Wo, len = r->len;
+        const int64_t c0 = ow0 * sw, c1 = (ow0 + len) * sw < W ? (ow0 + len) * sw : W, cnt = c1 - c0;
+        const float *src = cb + m * ld + q * ln + r->j0;
+        float *row = pc->y + (r->n * pc->M + m) * H * W + oh * sh * W + c0;
+#ifdef __AVX512F__
+        if (sw == 2) { /* the shortcuts' case: len <= 16 values, cnt <= 32 floats */
+          const __m512i lo = _mm512_set_epi32(16, 7, 16, 6, 16, 5, 16, 4, 16, 3, 16, 2, 16, 1, 16, 0);
+          const __m512i hi = _mm512_set_epi32(16, 15, 16, 14, 16, 13, 16, 12, 16, 11, 16, 10, 16, 9, 16, 8);
+          const __m512 z = _mm512_setzero_ps(), v = _mm512_maskz_loadu_ps((__mmask16)((1u << len) - 1), src);
+          const __m512 a = _mm512_permutex2var_ps(v, lo, z), b = _mm512_permutex2var_ps(v, hi, z);
+          /* full vectors where they fit: masked stores that miss the
+          ** cache are slow here (128->256 @16, 1 thread: 62 -> 79 GFLOP/s) */
+          if (cnt == 32 || cnt == 16) {
+            for (int64_t i = 0; i < sh && oh * sh + i < H; i++) {
+              _mm512_storeu_ps(row + i * W, i ? z : a);
+              if (cnt == 32) _mm512_storeu_ps(row + i * W + 16, i ? z : b);
+            }
+          } else {
+            const __mmask16 k0 = (__mmask16)(cnt >= 16 ? 0xffffu : (1u << cnt) - 1);
+            const __mmask16 k1 = (__mmask16)(cnt > 16 ? (1u << (cnt - 16)) - 1 : 0);
+            for (int64_t i = 0; i < sh && oh * sh + i < H; i++) {
+              _mm512_mask_storeu_ps(row + i * W, k0, i ? z : a);
+              _mm512_mask_storeu_ps(row + i * W + 16, k1, i ? z : b);
+            }
+          }
+          continue;
+        }
+#endif
+        for (int64_t i = 0; i < sh && oh * sh + i < H; i++) memset(row + i * W, 0, sizeof(float) * (size_t)cnt);
+        for (int64_t i = 0; i < len; i++) row[i * sw] = src[i];
+      }
+}
+
+/* the panels t0 .. t0+nt-1 of mr pixels, in the transposed orientation:
+** every chunk of rows through the micro-kernel, a panel of weights at a
+** time over all the block's pixels (it stays in L1) */
+static void tconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
+  const geom *g = pc->g;
+  const md_ukr *u = &pc->u;
+  const int mr = u->mr, nr = u->nr, tpp = pc->tpp, ln = pc->lanes;
+  const int64_t RS = g->R * g->S, P = g->Ho * g->Wo, ncolall = g->N * P, Np = pc->Mp, CRS = pc->CRS;
+  float *at = scr, *ct = at + pc->tpb * pc->kc * mr;
+  prun *runs = (prun *)(at + pc->flo);
+  int *nruns = (int *)(runs + pc->tpb * tpp * ln);
+  uint32_t *masks = (uint32_t *)(nruns + pc->tpb * tpp);
+  for (int64_t t = 0; t < nt * tpp; t++) {
+    int64_t c0 = t0 * mr + t * ln;
+    int ncols = (int)(ncolall - c0 < ln ? (ncolall - c0 > 0 ? ncolall - c0 : 0) : ln);
+    nruns[t] = ncols ? tile_runs(runs + t * ln, masks + t * ln * RS, c0, ncols, g) : 0;
+  }
+  for (int64_t kci = 0; kci < pc->nkc; kci++) {
+    int64_t k0 = kci * pc->kc, kc = CRS - k0 < pc->kc ? CRS - k0 : pc->kc;
+    int last = kci + 1 == pc->nkc;
+    pack_block(at, pc, runs, nruns, masks, nt * tpp, k0, kc);
+    for (int64_t j = 0; j < Np / nr; j++) {
+      const float *b = pc->ap + (j * CRS + k0) * nr;
+      int64_t m0 = j * nr, nm = pc->M - m0 < nr ? pc->M - m0 : nr;
+      for (int64_t t = 0; t < nt; t++) {
+        const float *a = at + t * kc * mr;
+        const float *an = t + 1 < nt ? a + kc * mr : at;
+        const float *bn = t + 1 < nt ? b : b + CRS * nr;
+        int64_t c0 = (t0 + t) * mr, n = c0 / P, p0 = c0 % P;
+        if (pc->sp) { /* into the block's results, spread at the end */
+          md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, ct + m0 * nt * mr + t * mr, 1, nt * mr, an, bn);
+          continue;
+        }
+        if (nm == nr && p0 + mr <= P) { /* the whole tile lies in y */
+          float *c = pc->y + (n * pc->M + m0) * P + p0;
+          md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, c, 1, P, an, bn);
+          if (last && pc->bias)
+            for (int jj = 0; jj < nr; jj++)
+              for (int i = 0; i < mr; i++) c[jj * P + i] += pc->bias[m0 + jj];
+          continue;
+        }
+        md_ukr_call(u, kc, a, b, 0.0f, ct, 1, mr, an, bn);
+        for (int64_t q = 0; q < tpp; q++) /* copy out run by run */
+          for (int ru = 0; ru < nruns[t * tpp + q]; ru++) {
+            const prun *r = runs + (t * tpp + q) * ln + ru;
+            float *yp = pc->y + (r->n * pc->M + m0) * P + r->p0;
+            const float *src = ct + q * ln + r->j0;
+            for (int64_t jj = 0; jj < nm; jj++) {
+              float bb = last && pc->bias ? pc->bias[m0 + jj] : 0.0f;
+              float *dst = yp + jj * P;
+              const float *sp = src + jj * mr;
+              if (kci)
+                for (int i = 0; i < r->len; i++) dst[i] += sp[i] + bb;
+              else
+                for (int i = 0; i < r->len; i++) dst[i] = sp[i] + bb;
+            }
+          }
+      }
+    }
+  }
+  if (pc->sp) spread_block(pc, ct, nt * mr, runs, nruns, nt * tpp);
+}
+
+/* whether the packed path computes g in the transposed orientation */
+static int transposed_ok(const geom *g, const md_ukr *u) {
+  const char *e = getenv("MD_CONV_TPACK");
+  return !(e && *e == '0') && u->prefers_cols && u->mr % 16 == 0 && u->mr <= 64;
+}
+
+/* whether a 1x1 stride-1 convolution with M outputs takes the packed path:
+** in the transposed orientation, with at most 1/16 of the weight panels'
+** columns padding (64 outputs in panels of 12: 1/9, and slower than the
+** im2col path) */
+static int pointwise_ok(const geom *g, int64_t M, const md_ukr *u) {
+  return transposed_ok(g, u) && ((M + u->nr - 1) / u->nr * u->nr - M) * 16 <= M;
+}
+
+/* whether the packed path can run this convolution (g as for the forward),
+** 1x1 stride-1 ones aside */
+static int packed_fits(const geom *g, int64_t M) {
   static int enabled = -1;
   if (enabled < 0) {
     const char *e = getenv("MD_CONV_PACKED");
     enabled = !(e && *e == '0');
   }
+  md_ukr u;
+  md_ukr_get(&u);
   /* Measured against the im2col path (bench_conv, 1 thread): faster for
   ** maps of 8x8 and more, slower for 4x4 and 2x2 ones with 512 channels
   ** (there the weights do not stay in the caches between the few columns)
-  ** and for the 27 rows of a first layer.  1x1 convolutions keep the
-  ** im2col path, which reads x in place. */
-  if (!enabled || g->G != 1 || g->sw > 2 || is_pointwise(g) || M < 16 || g->C * g->R * g->S < 64 ||
-      g->Ho * g->Wo < 64)
-    return 0;
+  ** and for the 27 rows of a first layer.  1x1 stride-1 convolutions: see
+  ** pointwise_ok. */
+  return enabled && g->G == 1 && g->sw <= 2 && M >= 16 && g->C * g->R * g->S >= 64 && g->Ho * g->Wo >= 64 &&
+         u.nr <= PK_MAXNR && u.mr <= 64;
+}
+
+/* whether the packed path runs this convolution (g as for the forward) */
+static int packed_ok(const geom *g, int64_t M) {
   md_ukr u;
   md_ukr_get(&u);
-  return u.nr <= PK_MAXNR && u.mr <= 64;
+  return packed_fits(g, M) && (!is_pointwise(g) || pointwise_ok(g, M, &u));
 }
 
 /* y (N,M,Ho,Wo) <- conv of x (N,C,H,W) (geometry g, stride 1 across) with
 ** the weights packed from w (flip: see pack_a), + bias; 0 when out of memory */
 static int packed_conv(float *y, const float *x, const float *w, int flip, const float *bias, const geom *g,
-                       int64_t M) {
-  pconv pc = {.g = g, .x = x, .bias = bias, .y = y, .M = M};
+                       int64_t M, const geom *sp) {
+  pconv pc = {.g = g, .x = x, .bias = bias, .y = y, .M = M, .sp = sp};
   md_ukr_get(&pc.u);
   const int mr = pc.u.mr, nr = pc.u.nr;
-  const int64_t RS = g->R * g->S, ntiles = (g->N * g->Ho * g->Wo + nr - 1) / nr;
-  pc.Mp = (M + mr - 1) / mr * mr;
+  const int64_t RS = g->R * g->S, ncols = g->N * g->Ho * g->Wo;
+  pc.tr = sp || transposed_ok(g, &pc.u);
+  /* the GEMM's tiles: along the pixels tw wide, along the channels tm */
+  const int tw = pc.tr ? mr : nr, tm = pc.tr ? nr : mr;
+  const int64_t ntiles = (ncols + tw - 1) / tw;
+  pc.lanes = pc.tr ? 16 : nr;
+  pc.tpp = tw / pc.lanes;
+  pc.rl = tw;
+  pc.Mp = (M + tm - 1) / tm * tm;
   pc.CRS = g->C * RS;
-  /* rows in equal chunks of at most KC, fewer when a chunk of A (Mp x kc)
-  ** would fill more than half of a 1 MB L2 */
+  /* rows in equal chunks of at most KC, fewer when a chunk of the weights
+  ** (Mp x kc) would fill more than half of a 1 MB L2 */
   int64_t kmax = pc.u.kc, kfit = (512 << 10) / (4 * pc.Mp);
   if (kfit < kmax) kmax = kfit < 64 ? 64 : kfit;
   pc.nkc = (pc.CRS + kmax - 1) / kmax;
   pc.kc = (pc.CRS + pc.nkc - 1) / pc.nkc;
-  /* blocks of tiles: the results of a block (Mp x tpb*nr) in about 48 KB,
-  ** and enough blocks to share out */
+  /* blocks of tiles, and enough blocks to share out: the results of a
+  ** block (Mp x tpb*nr) in about 48 KB, or in the transposed orientation
+  ** its packed pixels (tpb*mr x kc) in about 256 KB (measured best of
+  ** 32..512 KB at 64->128 3x3 stride 2: 128 KB lost 7 % to the other
+  ** orientation) */
   int nthr = md_num_threads_internal();
-  pc.tpb = (48 << 10) / (4 * nr * pc.Mp);
+  pc.tpb = pc.tr ? (256 << 10) / (4 * mr * pc.kc) : (48 << 10) / (4 * nr * pc.Mp);
+  if (sp && pc.tpb * mr * pc.Mp > (64 << 10)) pc.tpb = (64 << 10) / (mr * pc.Mp); /* results in 256 KB */
   if (pc.tpb < 1) pc.tpb = 1;
   if (pc.tpb > 16) pc.tpb = 16;
   while (pc.tpb > 1 && (ntiles + pc.tpb - 1) / pc.tpb < 4 * nthr) pc.tpb /= 2;
   const int64_t nblk = (ntiles + pc.tpb - 1) / pc.tpb;
-  /* scratch per thread: bt, cb, runs, nruns, masks (64-byte multiples) */
-  int64_t fl = (pc.tpb * pc.kc * nr + pc.tpb * nr * pc.Mp + 15) / 16 * 16;
+  /* scratch per thread: the packed pixels, a C tile (both orientations'
+  ** sizes), runs, nruns, masks (64-byte multiples) */
+  const int64_t nsub = pc.tpb * pc.tpp; /* lanes-wide tiles per block */
+  int64_t fl = (pc.tpb * pc.kc * tw + (pc.tr && !sp ? mr * nr : pc.tpb * tw * pc.Mp) + 15) / 16 * 16;
   pc.flo = fl;
-  int64_t by = pc.tpb * nr * (int64_t)sizeof(prun) + pc.tpb * (int64_t)sizeof(int) +
-               pc.tpb * nr * RS * (int64_t)sizeof(uint32_t);
+  int64_t by = nsub * pc.lanes * (int64_t)sizeof(prun) + nsub * (int64_t)sizeof(int) +
+               nsub * pc.lanes * RS * (int64_t)sizeof(uint32_t);
   pc.slice = (fl + (by + 3) / 4 + MD_UKR_SLACK + 15) / 16 * 16;
   int par = nthr > 1 && nblk >= 2 * nthr && !IN_PARALLEL;
   int nt = par ? nthr : 1;
@@ -947,12 +1108,16 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
     return 0;
   }
   tap_offsets(pc.off, g);
-  pack_a(ap, w, M, pc.Mp, pc.CRS, mr, flip, RS);
+  pack_a(ap, w, M, pc.Mp, pc.CRS, tm, flip, RS);
   pc.ap = ap;
 #pragma omp parallel for schedule(dynamic) num_threads(nthr) if (par)
   for (int64_t b = 0; b < nblk; b++) {
-    int64_t t0 = b * pc.tpb;
-    pconv_block(&pc, t0, ntiles - t0 < pc.tpb ? ntiles - t0 : pc.tpb, pc.scratch + thread_id() * pc.slice);
+    int64_t t0 = b * pc.tpb, n = ntiles - t0 < pc.tpb ? ntiles - t0 : pc.tpb;
+    float *scr = pc.scratch + thread_id() * pc.slice;
+    if (pc.tr)
+      tconv_block(&pc, t0, n, scr);
+    else
+      pconv_block(&pc, t0, n, scr);
   }
   md_free(ap);
   md_free(pc.scratch);
@@ -1338,13 +1503,14 @@ static void dw_bwd_weight(float *gw, const float *x, const float *gy, const geom
 
 /* {====================================================== strided 1x1 convolutions
 ** A 1x1 convolution with stride s and no padding (ResNet's shortcuts) only
-** reads x[:, :, ::sh, ::sw].  bwd_input runs the pointwise GEMM path into
-** the shape of that subsample and spreads the result out, instead of the
-** strided col2im: 1 thread, 64->128 @32 25-50 -> 75 GFLOP/s, 128->256
-** @16 80 -> 120.  The forward could gather the subsample and run the
-** pointwise path on it, but that measured no better than the
-** packed path: faster at 1 thread (87 -> 111 GFLOP/s at 128->256), slower
-** at 2 (152 -> 137); the gather is a pass over all of x for 1/4 of it. */
+** reads x[:, :, ::sh, ::sw].  bwd_input is a 1x1 stride-1 convolution of
+** gy into the shape of that subsample, spread out with zeros between: in
+** the transposed packed path the spreading is part of writing the results
+** (spread_block); otherwise the pointwise GEMM path writes the subsample
+** and spread() copies it out.  Both beat the strided col2im (1 thread,
+** 64->128 @32: 25-50 GFLOP/s, pointwise + spread 75, transposed 90).  The
+** forward could gather the subsample and run the pointwise path on it, but
+** that measured no better than the packed path. */
 
 static int is_strided_pointwise(const geom *g) {
   return g->R == 1 && g->S == 1 && g->ph == 0 && g->pw == 0 && (g->sh > 1 || g->sw > 1);
@@ -1373,11 +1539,17 @@ static void spread(float *x, const float *xs, const geom *g) {
     }
 }
 
+static int conv_bwd_input(float *gx, const float *gy, const float *w, const geom *g);
+
 static int sub_bwd_input(float *gx, const float *gy, const float *w, const geom *g) {
-  geom t = pointwise_of(g);
+  geom t = pointwise_of(g), f;
+  md_ukr u;
+  md_ukr_get(&u);
+  if (bwd_input_as_forward(&f, &t) && transposed_ok(&f, &u) && packed_fits(&f, g->C))
+    return packed_conv(gx, gy, w, 1, NULL, &f, g->C, g);
   float *gs = md_alloc(sizeof(float) * (size_t)(g->N * g->C * g->Ho * g->Wo));
   if (!gs) return 0;
-  int ok = gemm_bwd_input(gs, gy, w, &t);
+  int ok = conv_bwd_input(gs, gy, w, &t);
   if (ok) spread(gx, gs, g);
   md_free(gs);
   return ok;
@@ -1391,7 +1563,7 @@ static int conv_forward(float *y, const float *x, const float *w, const float *b
     dw_forward(y, x, w, b, g);
     return 1;
   }
-  if (packed_ok(g, g->K)) return packed_conv(y, x, w, 0, b, g, g->K);
+  if (packed_ok(g, g->K)) return packed_conv(y, x, w, 0, b, g, g->K, NULL);
   return gemm_forward(y, x, w, b, g);
 }
 
@@ -1402,7 +1574,7 @@ static int conv_bwd_input(float *gx, const float *gy, const float *w, const geom
     return 1;
   }
   if (is_strided_pointwise(g)) return sub_bwd_input(gx, gy, w, g);
-  if (bwd_input_as_forward(&f, g) && packed_ok(&f, g->C)) return packed_conv(gx, gy, w, 1, NULL, &f, g->C);
+  if (bwd_input_as_forward(&f, g) && packed_ok(&f, g->C)) return packed_conv(gx, gy, w, 1, NULL, &f, g->C, NULL);
   return gemm_bwd_input(gx, gy, w, g);
 }
 

@@ -327,8 +327,33 @@ int main(void) {
       {"packed stride (1,2) dilation 2 non-contiguous", 2, 16, 10, 21, 20, 3, 3, P(1, 2, 2, 2, 2, 2, 1), 0, 1},
       {"packed 64->128 stride 2 32x32", 2, 64, 32, 32, 128, 3, 3, P(2, 2, 1, 1, 1, 1, 1), 1, 0},
       {"packed 256->288 (chunks of rows)", 1, 256, 8, 8, 288, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      /* the transposed orientation (kernels that store C by columns, as
+      ** skx): chunks of rows with the bias added after the last, panels of
+      ** pixels across images, output channels not a multiple of 12; 1x1
+      ** stride-1 ones with few padding columns; and the strided 1x1
+      ** bwd_input that spreads its results with zeros between, over odd
+      ** sizes (a run's last column cut), strides (3,2) and (2,3), and
+      ** more gy channels than one chunk */
+      {"transposed 3x3 100->40, 7x11 maps", 2, 100, 7, 11, 40, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
+      {"transposed pointwise 64->48", 2, 64, 12, 12, 48, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"spread 1x1 stride 2, odd sizes, 20->400", 2, 20, 17, 19, 400, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
+      {"spread 1x1 stride (3,2)", 2, 24, 25, 21, 70, 1, 1, P(3, 2, 0, 0, 1, 1, 1), 0, 1},
+      {"spread 1x1 stride (2,3)", 2, 16, 20, 25, 64, 1, 1, P(2, 3, 0, 0, 1, 1, 1), 0, 0},
+      {"spread 1x1 stride 2, 64->128 32x32 (blocks of panels)", 2, 64, 32, 32, 128, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
   };
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) forward_checks(&fwd[i]);
+  /* the packed shapes once more in the other orientation, which kernels
+  ** that store C by rows (haswell) always take */
+  setenv("MD_CONV_TPACK", "0", 1);
+  for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
+    if (!strncmp(fwd[i].name, "packed", 6) || !strncmp(fwd[i].name, "transposed", 10)) {
+      cfg c = fwd[i];
+      char nm[160];
+      snprintf(nm, sizeof nm, "%s (MD_CONV_TPACK=0)", c.name);
+      c.name = nm;
+      forward_checks(&c);
+    }
+  unsetenv("MD_CONV_TPACK");
 
   const cfg grads[] = {
       {"plain bias", 2, 2, 4, 4, 3, 3, 3, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
