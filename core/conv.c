@@ -735,6 +735,7 @@ typedef struct pconv {
   int64_t tpb;        /* tiles (NR columns each) per block */
   int lanes, tpp, rl; /* a tile's lanes; tiles per packed panel; a panel row's floats */
   int tr;             /* 1: the transposed orientation (below) */
+  int edge;           /* 1: edge_ukr computes the last panel of weights */
   const geom *sp;     /* NULL, or y is (N, M, sp->H, sp->W) and output pixel
                       ** (oh, ow) goes to (oh*sp->sh, ow*sp->sw), zeros between */
   int64_t *off;       /* (R*S): r*dh*W + s*dw */
@@ -949,6 +950,50 @@ static void spread_block(const pconv *pc, const float *cb, int64_t ld, const pru
       }
 }
 
+#ifdef __AVX512F__
+/* c (32 x NM, column jj at c + jj*cs) = a b + beta c, for a (k columns of
+** 32, a micro-panel) and the first NM of each row of b (k rows of ldb):
+** the last panel of weights when the outputs are not a multiple of 12.
+** BLIS's kernel would compute all 12 columns, 1/9 of the work wasted at 64
+** outputs. */
+static inline __attribute__((always_inline)) void edge_body(const int NM, int64_t k, const float *a,
+                                                            const float *b, int ldb, float beta, float *c,
+                                                            int64_t cs) {
+  __m512 lo[11], hi[11];
+#pragma GCC unroll 11
+  for (int j = 0; j < NM; j++) lo[j] = hi[j] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < k; kk++) {
+    const __m512 a0 = _mm512_load_ps(a + kk * 32), a1 = _mm512_load_ps(a + kk * 32 + 16);
+#pragma GCC unroll 11
+    for (int j = 0; j < NM; j++) {
+      const __m512 bb = _mm512_set1_ps(b[kk * ldb + j]);
+      lo[j] = _mm512_fmadd_ps(a0, bb, lo[j]);
+      hi[j] = _mm512_fmadd_ps(a1, bb, hi[j]);
+    }
+  }
+#pragma GCC unroll 11
+  for (int j = 0; j < NM; j++) {
+    if (beta != 0.0f) {
+      lo[j] = _mm512_add_ps(lo[j], _mm512_loadu_ps(c + j * cs));
+      hi[j] = _mm512_add_ps(hi[j], _mm512_loadu_ps(c + j * cs + 16));
+    }
+    _mm512_storeu_ps(c + j * cs, lo[j]);
+    _mm512_storeu_ps(c + j * cs + 16, hi[j]);
+  }
+}
+static void edge_ukr(int nm, int64_t k, const float *a, const float *b, int ldb, float beta, float *c,
+                     int64_t cs) {
+  switch (nm) {
+#define EDGE(n)                                                                                                \
+  case n:                                                                                                      \
+    edge_body(n, k, a, b, ldb, beta, c, cs);                                                                   \
+    break;
+    EDGE(1) EDGE(2) EDGE(3) EDGE(4) EDGE(5) EDGE(6) EDGE(7) EDGE(8) EDGE(9) EDGE(10) EDGE(11)
+#undef EDGE
+  }
+}
+#endif
+
 /* the panels t0 .. t0+nt-1 of mr pixels, in the transposed orientation:
 ** every chunk of rows through the micro-kernel, a panel of weights at a
 ** time over all the block's pixels (it stays in L1) */
@@ -978,15 +1023,24 @@ static void tconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
         const float *an = t + 1 < nt ? a + kc * mr : at;
         const float *bn = t + 1 < nt ? b : b + CRS * nr;
         int64_t c0 = (t0 + t) * mr, n = c0 / P, p0 = c0 % P;
-        if (pc->sp) { /* into the block's results, spread at the end */
-          md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, ct + m0 * nt * mr + t * mr, 1, nt * mr, an, bn);
-          continue;
+        /* the tile's place: in the block's results (spread at the end), or
+        ** in y when its pixels lie in one image */
+        float *c = pc->sp ? ct + m0 * nt * mr + t * mr : p0 + mr <= P ? pc->y + (n * pc->M + m0) * P + p0 : NULL;
+        int64_t cs = pc->sp ? nt * mr : P;
+        if (c && nm == nr) {
+          md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, c, 1, cs, an, bn);
+        } else if (c && pc->edge) {
+#ifdef __AVX512F__
+          edge_ukr((int)nm, kc, a, b, nr, kci ? 1.0f : 0.0f, c, cs);
+#endif
+        } else if (pc->sp) { /* (the results have room for all Np columns) */
+          md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, c, 1, cs, an, bn);
+        } else {
+          c = NULL;
         }
-        if (nm == nr && p0 + mr <= P) { /* the whole tile lies in y */
-          float *c = pc->y + (n * pc->M + m0) * P + p0;
-          md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, c, 1, P, an, bn);
-          if (last && pc->bias)
-            for (int jj = 0; jj < nr; jj++)
+        if (c) {
+          if (last && pc->bias && !pc->sp)
+            for (int jj = 0; jj < nm; jj++)
               for (int i = 0; i < mr; i++) c[jj * P + i] += pc->bias[m0 + jj];
           continue;
         }
@@ -1061,6 +1115,9 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
   const int mr = pc.u.mr, nr = pc.u.nr;
   const int64_t RS = g->R * g->S, ncols = g->N * g->Ho * g->Wo;
   pc.tr = sp || transposed_ok(g, &pc.u);
+#ifdef __AVX512F__
+  pc.edge = pc.tr && mr == 32;
+#endif
   /* the GEMM's tiles: along the pixels tw wide, along the channels tm */
   const int tw = pc.tr ? mr : nr, tm = pc.tr ? nr : mr;
   const int64_t ntiles = (ncols + tw - 1) / tw;
