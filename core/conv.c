@@ -1377,9 +1377,16 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64
     }
 #endif
     float *ct = acc + t * nr * Mp;
+    const int64_t rows = CRS - t * nr < nr ? CRS - t * nr : nr;
     for (int64_t i = 0; i < Mp / mr; i++) {
       const float *a = ap + i * kcp * mr;
       const float *an = i + 1 < Mp / mr ? a + kcp * mr : ap;
+#ifdef __AVX512F__
+      if (rows < nr && mr == 32 && u->prefers_cols) { /* the last tile's rows only */
+        edge_ukr((int)rows, kcp, a, bt, nr, beta, ct + i * mr, Mp);
+        continue;
+      }
+#endif
       md_ukr_call(u, kcp, a, bt, beta, ct + i * mr * crs_, crs_, ccs, an, bt);
     }
   }
