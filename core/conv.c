@@ -863,6 +863,11 @@ static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
     int ncols = (int)(ncolall - c0 < nr ? ncolall - c0 : nr);
     nruns[t] = tile_runs(runs + t * nr, masks + t * nr * RS, c0, ncols, g);
   }
+  /* A kernel that stores C by rows (haswell) writes the whole panels of a
+  ** tile whose columns lie in one image straight into y, rows of nr
+  ** pixels (haswell, 2 threads, 1x1 stride 2 forward: 64->128 @32
+  ** 104 -> 136 GFLOP/s, 128->256 @16 120 -> 145; 3x3 +1-2 %) */
+  const int64_t mfull = u->prefers_cols ? 0 : pc->M / mr; /* panels written into y */
   for (int64_t kci = 0; kci < pc->nkc; kci++) {
     int64_t k0 = kci * pc->kc, kc = CRS - k0 < pc->kc ? CRS - k0 : pc->kc;
     float beta = kci ? 1.0f : 0.0f;
@@ -870,15 +875,23 @@ static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
     for (int64_t t = 0; t < nt; t++) {
       float *ct = cb + t * nr * Mp;
       const float *b = bt + t * kc * nr;
+      const int64_t c0 = (t0 + t) * nr, direct = c0 % P + nr <= P && c0 + nr <= ncolall;
+      float *yt = pc->y + c0 / P * pc->M * P + c0 % P;
       for (int64_t i = 0; i < Mp / mr; i++) {
         const float *a = pc->ap + (i * CRS + k0) * mr;
         const float *an = i + 1 < Mp / mr ? a + CRS * mr : pc->ap + k0 * mr;
-        md_ukr_call(u, kc, a, b, beta, ct + i * mr * crs, crs, ccs, an, i + 1 < Mp / mr ? b : b + kc * nr);
+        const float *bn = i + 1 < Mp / mr ? b : b + kc * nr;
+        if (direct && i < mfull)
+          md_ukr_call(u, kc, a, b, beta, yt + i * mr * P, P, 1, an, bn);
+        else
+          md_ukr_call(u, kc, a, b, beta, ct + i * mr * crs, crs, ccs, an, bn);
       }
     }
   }
-  for (int64_t t = 0; t < nt; t++) { /* scatter, run by run */
+  for (int64_t t = 0; t < nt; t++) { /* scatter, run by run (the bias only where written) */
     const float *ct = cb + t * nr * Mp;
+    const int64_t c0 = (t0 + t) * nr, direct = c0 % P + nr <= P && c0 + nr <= ncolall;
+    const int64_t m1 = direct ? mfull * mr : 0;
     for (int ru = 0; ru < nruns[t]; ru++) {
       const prun *r = runs + t * nr + ru;
       float *yp = pc->y + r->n * pc->M * P + r->p0;
@@ -886,6 +899,11 @@ static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
         float b = pc->bias ? pc->bias[m] : 0.0f;
         const float *src = ct + m * crs + r->j0 * ccs;
         float *dst = yp + m * P;
+        if (m < m1) {
+          if (pc->bias)
+            for (int j = 0; j < r->len; j++) dst[j] += b;
+          continue;
+        }
         for (int j = 0; j < r->len; j++) dst[j] = src[j * ccs] + b;
       }
     }
@@ -1072,11 +1090,15 @@ static int transposed_ok(const geom *g, const md_ukr *u) {
   return !(e && *e == '0') && u->prefers_cols && u->mr % 16 == 0 && u->mr <= 64;
 }
 
-/* whether a 1x1 stride-1 convolution with M outputs takes the packed path:
-** in the transposed orientation, with at most 1/16 of the weight panels'
-** columns padding (64 outputs in panels of 12: 1/9, and slower than the
-** im2col path) */
+/* whether a 1x1 stride-1 convolution with M outputs takes the packed path
+** (else the im2col path, which reads x in place): in the transposed
+** orientation, with at most 1/16 of the weight panels' columns padding (64
+** outputs in panels of 12: 1/9, and slower than the im2col path); with a
+** kernel that stores C by rows, for up to 256 inputs (2 threads, haswell:
+** 512->128 @16 bwd_input +74 %, 128->256 stride 2 +15 %, 256->64 @32
+** forward -6 %; 1024->256 @8 forward -15 %) */
 static int pointwise_ok(const geom *g, int64_t M, const md_ukr *u) {
+  if (!u->prefers_cols) return g->C <= 256;
   return transposed_ok(g, u) && ((M + u->nr - 1) / u->nr * u->nr - M) * 16 <= M;
 }
 
@@ -1377,11 +1399,11 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64
     }
 #endif
     float *ct = acc + t * nr * Mp;
-    const int64_t rows = CRS - t * nr < nr ? CRS - t * nr : nr;
     for (int64_t i = 0; i < Mp / mr; i++) {
       const float *a = ap + i * kcp * mr;
       const float *an = i + 1 < Mp / mr ? a + kcp * mr : ap;
 #ifdef __AVX512F__
+      const int64_t rows = CRS - t * nr < nr ? CRS - t * nr : nr;
       if (rows < nr && mr == 32 && u->prefers_cols) { /* the last tile's rows only */
         edge_ukr((int)rows, kcp, a, bt, nr, beta, ct + i * mr, Mp);
         continue;
