@@ -963,7 +963,8 @@ static void spread_block(const pconv *pc, const float *cb, int64_t ld, const pru
           continue;
         }
 #endif
-        for (int64_t i = 0; i < sh && oh * sh + i < H; i++) memset(row + i * W, 0, sizeof(float) * (size_t)cnt);
+        for (int64_t i = 0; i < sh && oh * sh + i < H; i++)
+          memset(row + i * W, 0, sizeof(float) * (size_t)cnt);
         for (int64_t i = 0; i < len; i++) row[i * sw] = src[i];
       }
 }
@@ -1002,9 +1003,9 @@ static inline __attribute__((always_inline)) void edge_body(const int NM, int64_
 static void edge_ukr(int nm, int64_t k, const float *a, const float *b, int ldb, float beta, float *c,
                      int64_t cs) {
   switch (nm) {
-#define EDGE(n)                                                                                                \
-  case n:                                                                                                      \
-    edge_body(n, k, a, b, ldb, beta, c, cs);                                                                   \
+#define EDGE(n)                                                                                        \
+  case n:                                                                                              \
+    edge_body(n, k, a, b, ldb, beta, c, cs);                                                           \
     break;
     EDGE(1) EDGE(2) EDGE(3) EDGE(4) EDGE(5) EDGE(6) EDGE(7) EDGE(8) EDGE(9) EDGE(10) EDGE(11)
 #undef EDGE
@@ -1043,7 +1044,9 @@ static void tconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
         int64_t c0 = (t0 + t) * mr, n = c0 / P, p0 = c0 % P;
         /* the tile's place: in the block's results (spread at the end), or
         ** in y when its pixels lie in one image */
-        float *c = pc->sp ? ct + m0 * nt * mr + t * mr : p0 + mr <= P ? pc->y + (n * pc->M + m0) * P + p0 : NULL;
+        float *c = pc->sp         ? ct + m0 * nt * mr + t * mr
+                   : p0 + mr <= P ? pc->y + (n * pc->M + m0) * P + p0
+                                  : NULL;
         int64_t cs = pc->sp ? nt * mr : P;
         if (c && nm == nr) {
           md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, c, 1, cs, an, bn);
