@@ -1668,15 +1668,16 @@ static int sub_bwd_input(float *gx, const float *gy, const float *w, const geom 
 /* }====================================================== */
 
 /* {====================================================== 1x1 bwd_weight
-** gw (K x C) of a 1x1 stride-1 convolution is the sum over the pixels of
-** gy (K x pixels) times x^T (C x pixels).  Both run along the pixels,
-** which the packed path must transpose (16 x 16 in registers) into BLIS's
-** panels; here each 6 x 4 block of gw is 24 dot products straight along
-** them, 16 pixels a vector, the accumulators summed across their lanes
-** once per chunk of pixels.  2 threads, 64->256 @32: 1.6x the packed path,
-** 256->64 1.15x; at 512->128 @16 and on 16x16 maps or smaller it was
-** slower.  For the strided 1x1 shortcuts (x gathered) it measured 0.93-1.3x
-** by the hour, so they keep the packed path. */
+** gw (K x C) of a 1x1 convolution is the sum over the output pixels of gy
+** (K x pixels) times xs^T, xs (C x pixels) the inputs at the pixels (x
+** itself at stride 1).  Both run along the pixels, which the packed path
+** must transpose (16 x 16 in registers) into BLIS's panels; here each
+** 6 x 4 block of gw is 24 dot products straight along them, 16 pixels a
+** vector, the accumulators summed across their lanes once per chunk of
+** pixels.  Measured against the packed path (alternating calls): 64->256
+** @32 1.7x at 1 thread and 1.6x at 2, 64->128 stride 2 @32 1.08x,
+** 512->128 @16 1.0x and 1.13x; slower on maps under 16x16 (too few pixels
+** per image, and too few chunks to share out). */
 #ifdef __AVX512F__
 /* lane i <- the sum of the lanes of v[i] (46 instructions for 16 sums) */
 static inline __attribute__((always_inline)) __m512 hsum16(const __m512 v[16]) {
@@ -1716,7 +1717,13 @@ static void pw_block(float *acc, const float *g, const float *x, int64_t ld, int
   for (int64_t p = 0; p < L; p += 16) {
     __m512 a[PW_K];
 #pragma GCC unroll 6
-    for (int i = 0; i < PW_K; i++) a[i] = _mm512_load_ps(g + i * ld + p);
+    for (int i = 0; i < PW_K; i++) {
+      a[i] = _mm512_load_ps(g + i * ld + p);
+      /* in a register: GCC would fold the load into each of the four FMAs
+      ** that use it, 28 loads a step for 24 FMAs (load-bound, 150 GFLOP/s
+      ** with all in L1; 195 so) */
+      __asm__("" : "+v"(a[i]));
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
       __m512 b = _mm512_load_ps(xr[j] + p);
@@ -1734,17 +1741,41 @@ static void pw_block(float *acc, const float *g, const float *x, int64_t ld, int
 ** the floats per row */
 static int64_t pw_gather(float *d, int64_t ld, const float *t, const geom *g, int input, int64_t r0,
                          int64_t nrow, int64_t q0, int64_t n) {
-  const int64_t P = g->Ho * g->Wo, planes = input ? g->C : g->K;
+  const int64_t P = g->Ho * g->Wo, planes = input ? g->C : g->K, psize = input ? g->H * g->W : P;
+  const int strided = input && (g->sh != 1 || g->sw != 1);
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   int64_t used = 0;
   for (int64_t r = 0; r < nrow; r++) {
     float *o = d + r * ld;
     const int64_t pl = r0 + r < planes ? r0 + r : planes - 1;
     for (int64_t q = q0; q < q0 + n;) {
       int64_t img = q / P, p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
-      const float *s = t + (img * planes + pl) * P + p;
-      for (int64_t i = 0; i < len; i += 16) { /* the last vector's tail: zeros */
-        __mmask16 m = (__mmask16)(len - i >= 16 ? 0xffffu : (1u << (len - i)) - 1);
-        _mm512_store_ps(o + i, _mm512_maskz_loadu_ps(m, s + i));
+      const float *pln = t + (img * planes + pl) * psize;
+      if (!strided) {
+        for (int64_t i = 0; i < len; i += 16) { /* the last vector's tail: zeros */
+          __mmask16 m = (__mmask16)(len - i >= 16 ? 0xffffu : (1u << (len - i)) - 1);
+          _mm512_store_ps(o + i, _mm512_maskz_loadu_ps(m, pln + p + i));
+        }
+      } else { /* output row by output row: every sw-th of every sh-th row */
+        float *e = o;
+        for (int64_t pp = p; pp < p + len;) {
+          int64_t oh = pp / g->Wo, ow = pp % g->Wo, l = g->Wo - ow < p + len - pp ? g->Wo - ow : p + len - pp;
+          const float *sr = pln + oh * g->sh * g->W + ow * g->sw;
+          if (g->sw == 2)
+            for (int64_t i = 0; i < l; i += 16) { /* 2*(l-i) - 1 floats from sr + 2i */
+              int64_t k = 2 * (l - i) - 1 < 32 ? 2 * (l - i) - 1 : 32;
+              __mmask16 m0 = (__mmask16)(k >= 16 ? 0xffffu : (1u << k) - 1);
+              __mmask16 m1 = (__mmask16)(k >= 32 ? 0xffffu : k > 16 ? (1u << (k - 16)) - 1 : 0);
+              __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, sr + 2 * i), even,
+                                                _mm512_maskz_loadu_ps(m1, sr + 2 * i + 16));
+              _mm512_mask_storeu_ps(e + i, (__mmask16)(l - i >= 16 ? 0xffffu : (1u << (l - i)) - 1), v);
+            }
+          else
+            for (int64_t i = 0; i < l; i++) e[i] = sr[i * g->sw];
+          e += l;
+          pp += l;
+        }
+        for (; (e - o) % 16; e++) *e = 0.0f;
       }
       o += (len + 15) / 16 * 16;
       q += len;
@@ -1757,12 +1788,18 @@ static int64_t pw_gather(float *d, int64_t ld, const float *t, const geom *g, in
 /* prefetch what pw_gather(.., input, r0, nrow, q0, n) will read */
 static void pw_prefetch(const float *t, const geom *g, int input, int64_t r0, int64_t nrow, int64_t q0,
                         int64_t n) {
-  const int64_t P = g->Ho * g->Wo, planes = input ? g->C : g->K;
+  const int64_t P = g->Ho * g->Wo, planes = input ? g->C : g->K, psize = input ? g->H * g->W : P;
+  const int strided = input && (g->sh != 1 || g->sw != 1);
   for (int64_t pl = r0; pl < r0 + nrow && pl < planes; pl++)
     for (int64_t q = q0; q < q0 + n;) {
       int64_t img = q / P, p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
-      const char *b = (const char *)(t + (img * planes + pl) * P);
-      for (int64_t e = p * 4; e < (p + len) * 4; e += 64) __builtin_prefetch(b + e);
+      const char *b = (const char *)(t + (img * planes + pl) * psize);
+      if (strided) /* every sh-th row, its first Wo*sw columns */
+        for (int64_t oh = p / g->Wo; oh <= (p + len - 1) / g->Wo; oh++)
+          for (int64_t e = oh * g->sh * g->W * 4; e < (oh * g->sh * g->W + g->Wo * g->sw) * 4; e += 64)
+            __builtin_prefetch(b + e);
+      else
+        for (int64_t e = p * 4; e < (p + len) * 4; e += 64) __builtin_prefetch(b + e);
       q += len;
     }
 }
@@ -1823,8 +1860,8 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
 /* whether pw_bwd_weight computes this bwd_weight */
 static int pw_ok(const geom *g) {
   const char *e = getenv("MD_CONV_PW");
-  return !(e && *e == '0') && is_pointwise(g) && g->G == 1 && g->K >= 16 && g->C >= 16 && g->C <= 256 &&
-         g->Ho * g->Wo >= 256;
+  return !(e && *e == '0') && g->R == 1 && g->S == 1 && g->ph == 0 && g->pw == 0 && g->G == 1 && g->K >= 16 &&
+         g->C >= 16 && g->C <= 512 && g->Ho * g->Wo >= 256;
 }
 #endif
 /* }====================================================== */

@@ -339,11 +339,15 @@ int main(void) {
       {"spread 1x1 stride 2, odd sizes, 20->400", 2, 20, 17, 19, 400, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
       {"spread 1x1 stride (3,2)", 2, 24, 25, 21, 70, 1, 1, P(3, 2, 0, 0, 1, 1, 1), 0, 1},
       {"spread 1x1 stride (2,3)", 2, 16, 20, 25, 64, 1, 1, P(2, 3, 0, 0, 1, 1, 1), 0, 0},
-      /* 1x1 stride-1 bwd_weight by dot products (>= 16 channels, <= 256
-      ** inputs, maps of 256 pixels or more): runs padded to 16, rows past
-      ** a 6 x 4 block's end, chunks shared out among threads */
+      /* 1x1 bwd_weight by dot products (>= 16 channels, <= 512 inputs,
+      ** output maps of 256 pixels or more): runs padded to 16, rows past a
+      ** 6 x 4 block's end, chunks shared out among threads, inputs
+      ** gathered at strides 2, (3,2) and (1,3) */
       {"pointwise bwd_weight, 17x19 maps, 30->22", 3, 22, 17, 19, 30, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 1},
       {"pointwise bwd_weight, chunks over 2 threads", 16, 16, 16, 16, 24, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 0, 0},
+      {"1x1 stride 2 bwd_weight by dot products, odd maps", 2, 16, 33, 33, 20, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 1},
+      {"1x1 stride (3,2) bwd_weight by dot products", 2, 16, 49, 34, 20, 1, 1, P(3, 2, 0, 0, 1, 1, 1), 0, 0},
+      {"1x1 stride (1,3) bwd_weight by dot products", 2, 16, 17, 49, 20, 1, 1, P(1, 3, 0, 0, 1, 1, 1), 0, 0},
       {"bwd_weight by chunks of columns, an accumulator per thread", 5, 16, 32, 32, 32, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 0, 0},
       {"spread 1x1 stride 2, 64->128 32x32 (blocks of panels)", 2, 64, 32, 32, 128, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
   };
