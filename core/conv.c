@@ -1438,11 +1438,12 @@ static int packed_bwd_weight(float *gw, const float *x, const float *gy, const g
   ** gy itself; that is M / (C*R*S) of the packing. */
   int nthr = md_num_threads_internal();
   /* But where gw is small (<= 160 KB) and the work per element of it
-  ** large (2*N*Ho*Wo >= 8192 flops), share out the chunks of columns
+  ** large (2*N*Ho*Wo >= 4096 flops), share out the chunks of columns
   ** instead, an accumulator per thread: then gy is packed once in all, not
-  ** once per thread.  2 threads, 64->128 1x1 stride 2 @32: +14-18 %;
-  ** 64->64 3x3 @32: +1-3 %; at 64->128 3x3 stride 2 @32 (288 KB) -1-5 %. */
-  int bycols = nthr > 1 && ncol >= 4096 && pb.M * pb.CRS <= 40960 && nch >= 2 * nthr && !IN_PARALLEL;
+  ** once per thread.  2 threads: 128->256 1x1 stride 2 @16 +40 %, 64->128
+  ** @32 +14-18 %; 64->64 3x3 @32: +1-3 %; at 64->128 3x3 stride 2 @32
+  ** (288 KB) -1-5 %. */
+  int bycols = nthr > 1 && ncol >= 2048 && pb.M * pb.CRS <= 40960 && nch >= 2 * nthr && !IN_PARALLEL;
   int par = nthr > 1 && (bycols || pb.ntile >= 2 * nthr) && !IN_PARALLEL;
   int nt = par ? nthr : 1;
   /* scratch per thread: ap, bt, rb, runs, nruns, masks for a chunk */
