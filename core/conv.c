@@ -1040,7 +1040,7 @@ static void tconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
       for (int64_t t = 0; t < nt; t++) {
         const float *a = at + t * kc * mr;
         const float *an = t + 1 < nt ? a + kc * mr : at;
-        const float *bn = t + 1 < nt ? b : b + CRS * nr;
+        const float *bn = t + 1 < nt ? b : j + 1 < Np / nr ? b + CRS * nr : pc->ap + k0 * nr;
         int64_t c0 = (t0 + t) * mr, n = c0 / P, p0 = c0 % P;
         /* the tile's place: in the block's results (spread at the end), or
         ** in y when its pixels lie in one image */
