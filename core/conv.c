@@ -732,7 +732,7 @@ typedef struct pconv {
   md_ukr u;
   int64_t M, Mp, CRS; /* output channels, rounded up to MR, rows of the column matrix */
   int64_t kc, nkc;    /* the column matrix's rows in nkc chunks of kc */
-  int64_t tpb;        /* tiles (NR columns each) per block */
+  int64_t tpb;        /* tiles (NR columns, or MR pixels transposed) per block */
   int lanes, tpp, rl; /* a tile's lanes; tiles per packed panel; a panel row's floats */
   int tr;             /* 1: the transposed orientation (below) */
   int edge;           /* 1: edge_ukr computes the last panel of weights */
