@@ -736,6 +736,7 @@ typedef struct pconv {
   int lanes, tpp, rl; /* a tile's lanes; tiles per packed panel; a panel row's floats */
   int tr;             /* 1: the transposed orientation (below) */
   int edge;           /* 1: edge_ukr computes the last panel of weights */
+  int direct;         /* 1: no packing, edge_ukr reads the pixels from x (direct_ok) */
   const geom *sp;     /* NULL, or y is (N, M, sp->H, sp->W) and output pixel
                       ** (oh, ow) goes to (oh*sp->sh, ow*sp->sw), zeros between */
   int64_t *off;       /* (R*S): r*dh*W + s*dw */
@@ -971,26 +972,32 @@ static void spread_block(const pconv *pc, const float *cb, int64_t ld, const pru
 
 #ifdef __AVX512F__
 /* c (32 x NM, column jj at c + jj*cs) = a b + beta c, for a (k columns of
-** 32, a micro-panel) and the first NM of each row of b (k rows of ldb):
-** the last panel of weights when the outputs are not a multiple of 12.
-** BLIS's kernel would compute all 12 columns, 1/9 of the work wasted at 64
-** outputs. */
-static inline __attribute__((always_inline)) void edge_body(const int NM, int64_t k, const float *a,
+** 32, column kk at a + kk*lda) and the first NM of each row of b (k rows of
+** ldb).  For the last panel of weights when the outputs are not a multiple
+** of 12 (BLIS's kernel would compute all 12 columns, 1/9 of the work
+** wasted at 64 outputs), and for pixels read straight from x (direct_ok),
+** then with a the 32 pixels of plane kk (lda the plane's size). */
+static inline __attribute__((always_inline)) void edge_body(const int NM, int64_t k, const float *a, int64_t lda,
                                                             const float *b, int ldb, float beta, float *c,
-                                                            int64_t cs) {
-  __m512 lo[11], hi[11];
-#pragma GCC unroll 11
+                                                            int64_t cs, const float *pfa) {
+  __m512 lo[12], hi[12];
+#pragma GCC unroll 12
   for (int j = 0; j < NM; j++) lo[j] = hi[j] = _mm512_setzero_ps();
   for (int64_t kk = 0; kk < k; kk++) {
-    const __m512 a0 = _mm512_load_ps(a + kk * 32), a1 = _mm512_load_ps(a + kk * 32 + 16);
-#pragma GCC unroll 11
+    const __m512 a0 = _mm512_loadu_ps(a + kk * lda), a1 = _mm512_loadu_ps(a + kk * lda + 16);
+    if (pfa) { /* the next panel's column kk */
+      __builtin_prefetch(pfa + kk * lda);
+      __builtin_prefetch(pfa + kk * lda + 16);
+    }
+#pragma GCC unroll 12
     for (int j = 0; j < NM; j++) {
-      const __m512 bb = _mm512_set1_ps(b[kk * ldb + j]);
+      __m512 bb = _mm512_set1_ps(b[kk * ldb + j]);
+      __asm__("" : "+v"(bb)); /* one broadcast, not one per FMA (see pw_block) */
       lo[j] = _mm512_fmadd_ps(a0, bb, lo[j]);
       hi[j] = _mm512_fmadd_ps(a1, bb, hi[j]);
     }
   }
-#pragma GCC unroll 11
+#pragma GCC unroll 12
   for (int j = 0; j < NM; j++) {
     if (beta != 0.0f) {
       lo[j] = _mm512_add_ps(lo[j], _mm512_loadu_ps(c + j * cs));
@@ -1000,14 +1007,14 @@ static inline __attribute__((always_inline)) void edge_body(const int NM, int64_
     _mm512_storeu_ps(c + j * cs + 16, hi[j]);
   }
 }
-static void edge_ukr(int nm, int64_t k, const float *a, const float *b, int ldb, float beta, float *c,
-                     int64_t cs) {
+static void edge_ukr(int nm, int64_t k, const float *a, int64_t lda, const float *b, int ldb, float beta, float *c,
+                     int64_t cs, const float *pfa) {
   switch (nm) {
 #define EDGE(n)                                                                                        \
   case n:                                                                                              \
-    edge_body(n, k, a, b, ldb, beta, c, cs);                                                           \
+    edge_body(n, k, a, lda, b, ldb, beta, c, cs, pfa);                                                 \
     break;
-    EDGE(1) EDGE(2) EDGE(3) EDGE(4) EDGE(5) EDGE(6) EDGE(7) EDGE(8) EDGE(9) EDGE(10) EDGE(11)
+    EDGE(1) EDGE(2) EDGE(3) EDGE(4) EDGE(5) EDGE(6) EDGE(7) EDGE(8) EDGE(9) EDGE(10) EDGE(11) EDGE(12)
 #undef EDGE
   }
 }
@@ -1033,7 +1040,7 @@ static void tconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
   for (int64_t kci = 0; kci < pc->nkc; kci++) {
     int64_t k0 = kci * pc->kc, kc = CRS - k0 < pc->kc ? CRS - k0 : pc->kc;
     int last = kci + 1 == pc->nkc;
-    pack_block(at, pc, runs, nruns, masks, nt * tpp, k0, kc);
+    if (!pc->direct) pack_block(at, pc, runs, nruns, masks, nt * tpp, k0, kc);
     for (int64_t j = 0; j < Np / nr; j++) {
       const float *b = pc->ap + (j * CRS + k0) * nr;
       int64_t m0 = j * nr, nm = pc->M - m0 < nr ? pc->M - m0 : nr;
@@ -1048,11 +1055,19 @@ static void tconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
                    : p0 + mr <= P ? pc->y + (n * pc->M + m0) * P + p0
                                   : NULL;
         int64_t cs = pc->sp ? nt * mr : P;
+#ifdef __AVX512F__
+        if (pc->direct) { /* (c is set: every panel lies in one image) */
+          const float *ax = pc->x + (n * g->C + k0) * P + p0, *pf = NULL;
+          if (j == 0 && t + 1 < nt) /* the first pass over the block brings its pixels in */
+            pf = pc->x + ((c0 + mr) / P * g->C + k0) * P + (c0 + mr) % P;
+          edge_ukr((int)nm, kc, ax, P, b, nr, kci ? 1.0f : 0.0f, c, cs, pf);
+        } else
+#endif
         if (c && nm == nr) {
           md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, c, 1, cs, an, bn);
         } else if (c && pc->edge) {
 #ifdef __AVX512F__
-          edge_ukr((int)nm, kc, a, b, nr, kci ? 1.0f : 0.0f, c, cs);
+          edge_ukr((int)nm, kc, a, 32, b, nr, kci ? 1.0f : 0.0f, c, cs, NULL);
 #endif
         } else if (pc->sp) { /* (the results have room for all Np columns) */
           md_ukr_call(u, kc, a, b, kci ? 1.0f : 0.0f, c, 1, cs, an, bn);
@@ -1093,16 +1108,33 @@ static int transposed_ok(const geom *g, const md_ukr *u) {
   return !(e && *e == '0') && u->prefers_cols && u->mr % 16 == 0 && u->mr <= 64;
 }
 
+/* whether the transposed path reads the pixels of this 1x1 stride-1
+** convolution straight from x with edge_ukr, packing nothing: x's planes
+** are the micro-panels' columns already, when no panel of 32 pixels
+** crosses into the next image.  1 thread, against packing + BLIS's kernel:
+** the strided 1x1 bwd_input (which is one) 64->128 @32 +30 %, 128->256 @16
+** +33 %; 1x1 forwards +10-30 % (256->1024 @8 -7 %) */
+static int direct_ok(const geom *g, const md_ukr *u) {
+#ifdef __AVX512F__
+  return u->mr == 32 && transposed_ok(g, u) && is_pointwise(g) && (g->Ho * g->Wo) % 32 == 0;
+#else
+  (void)g;
+  (void)u;
+  return 0;
+#endif
+}
+
 /* whether a 1x1 stride-1 convolution with M outputs takes the packed path
 ** (else the im2col path, which reads x in place): in the transposed
-** orientation, with at most 1/16 of the weight panels' columns padding (64
-** outputs in panels of 12: 1/9, and slower than the im2col path); with a
-** kernel that stores C by rows, for up to 256 inputs (2 threads, haswell:
-** 512->128 @16 bwd_input +74 %, 128->256 stride 2 +15 %, 256->64 @32
-** forward -6 %; 1024->256 @8 forward -15 %) */
+** orientation when it reads x directly, or with at most 1/16 of the weight
+** panels' columns padding (64 outputs in panels of 12: 1/9, and slower
+** than the im2col path when packed; read directly, 256->64 @32 85 -> 135
+** GFLOP/s); with a kernel that stores C by rows, for up to 256 inputs
+** (2 threads, haswell: 512->128 @16 bwd_input +74 %, 128->256 stride 2
+** +15 %, 256->64 @32 forward -6 %; 1024->256 @8 forward -15 %) */
 static int pointwise_ok(const geom *g, int64_t M, const md_ukr *u) {
   if (!u->prefers_cols) return g->C <= 256;
-  return transposed_ok(g, u) && ((M + u->nr - 1) / u->nr * u->nr - M) * 16 <= M;
+  return transposed_ok(g, u) && (direct_ok(g, u) || ((M + u->nr - 1) / u->nr * u->nr - M) * 16 <= M);
 }
 
 /* whether the packed path can run this convolution (g as for the forward),
@@ -1142,6 +1174,7 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
   pc.tr = sp || transposed_ok(g, &pc.u);
 #ifdef __AVX512F__
   pc.edge = pc.tr && mr == 32;
+  pc.direct = pc.tr && direct_ok(g, &pc.u);
 #endif
   /* the GEMM's tiles: along the pixels tw wide, along the channels tm */
   const int tw = pc.tr ? mr : nr, tm = pc.tr ? nr : mr;
@@ -1408,7 +1441,7 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64
 #ifdef __AVX512F__
       const int64_t rows = CRS - t * nr < nr ? CRS - t * nr : nr;
       if (rows < nr && mr == 32 && u->prefers_cols) { /* the last tile's rows only */
-        edge_ukr((int)rows, kcp, a, bt, nr, beta, ct + i * mr, Mp);
+        edge_ukr((int)rows, kcp, a, 32, bt, nr, beta, ct + i * mr, Mp, NULL);
         continue;
       }
 #endif

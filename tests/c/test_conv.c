@@ -336,6 +336,8 @@ int main(void) {
       ** more gy channels than one chunk */
       {"transposed 3x3 100->40, 7x11 maps", 2, 100, 7, 11, 40, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"transposed pointwise 64->48", 2, 64, 12, 12, 48, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
+      {"pointwise read from x, 64->40, 8x12 maps", 3, 64, 8, 12, 40, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 1},
+      {"pointwise read from x, 400->70 (chunks of rows)", 2, 400, 8, 8, 70, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
       {"spread 1x1 stride 2, odd sizes, 20->400", 2, 20, 17, 19, 400, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
       {"spread 1x1 stride (3,2)", 2, 24, 25, 21, 70, 1, 1, P(3, 2, 0, 0, 1, 1, 1), 0, 1},
       {"spread 1x1 stride (2,3)", 2, 16, 20, 25, 64, 1, 1, P(2, 3, 0, 0, 1, 1, 1), 0, 0},
