@@ -1858,11 +1858,12 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
     md_set_error("conv2d_bwd_weight: out of memory");
     return 0;
   }
+  for (int t = 0; t < nt; t++) /* (all: the team may have fewer threads than asked) */
+    memset(scr + t * slice, 0, sizeof(float) * (size_t)nacc);
 #pragma omp parallel num_threads(nt) if (par)
   {
     int tid = thread_id(), nth = team_size();
     float *acc = scr + tid * slice, *xs = acc + nacc, *gb = xs + C * ld;
-    memset(acc, 0, sizeof(float) * (size_t)nacc);
     const int64_t ch1 = nch * (tid + 1) / nth;
     for (int64_t ch = nch * tid / nth; ch < ch1; ch++) {
       int64_t q0 = ch * pc, n = ncol - q0 < pc ? ncol - q0 : pc;
