@@ -1116,7 +1116,7 @@ static int transposed_ok(const geom *g, const md_ukr *u) {
 ** +33 %; 1x1 forwards +10-30 % (256->1024 @8 -7 %) */
 static int direct_ok(const geom *g, const md_ukr *u) {
 #ifdef __AVX512F__
-  return u->mr == 32 && transposed_ok(g, u) && is_pointwise(g) && (g->Ho * g->Wo) % 32 == 0;
+  return u->mr == 32 && u->nr <= 12 && transposed_ok(g, u) && is_pointwise(g) && (g->Ho * g->Wo) % 32 == 0;
 #else
   (void)g;
   (void)u;
@@ -1173,7 +1173,7 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
   const int64_t RS = g->R * g->S, ncols = g->N * g->Ho * g->Wo;
   pc.tr = sp || transposed_ok(g, &pc.u);
 #ifdef __AVX512F__
-  pc.edge = pc.tr && mr == 32;
+  pc.edge = pc.tr && mr == 32 && nr <= 12; /* (edge_ukr's sizes) */
   pc.direct = pc.tr && direct_ok(g, &pc.u);
 #endif
   /* the GEMM's tiles: along the pixels tw wide, along the channels tm */
@@ -1440,7 +1440,7 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64
       const float *an = i + 1 < Mp / mr ? a + kcp * mr : ap;
 #ifdef __AVX512F__
       const int64_t rows = CRS - t * nr < nr ? CRS - t * nr : nr;
-      if (rows < nr && mr == 32 && u->prefers_cols) { /* the last tile's rows only */
+      if (rows < nr && mr == 32 && nr <= 12 && u->prefers_cols) { /* the last tile's rows only */
         edge_ukr((int)rows, kcp, a, 32, bt, nr, beta, ct + i * mr, Mp, NULL);
         continue;
       }
@@ -1487,6 +1487,8 @@ static int packed_bwd_weight(float *gw, const float *x, const float *gy, const g
   pb.scratch = md_alloc(sizeof(float) * (size_t)(pb.slice * nt));
   const int nacc_ = bycols ? nt : 1; /* accumulators */
   float *acc = md_alloc(sizeof(float) * (size_t)(nacc * nacc_ + MD_UKR_SLACK));
+  if (acc && bycols) /* (the edge kernel leaves the last tile's padding rows unwritten; summed here) */
+    memset(acc, 0, sizeof(float) * (size_t)(nacc * nacc_));
   pb.off = malloc(sizeof(int64_t) * (size_t)RS);
   if (!pb.scratch || !acc || !pb.off) {
     md_free(pb.scratch);
