@@ -128,9 +128,9 @@ md_conv_params md_conv_params_default(void) {
   return p;
 }
 
-static int is_pointwise(const geom *g) {
-  return g->R == 1 && g->S == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
-}
+/* a 1x1 kernel without padding (any stride) */
+static int is_1x1(const geom *g) { return g->R == 1 && g->S == 1 && g->ph == 0 && g->pw == 0; }
+static int is_pointwise(const geom *g) { return is_1x1(g) && g->sh == 1 && g->sw == 1; }
 static int is_depthwise(const geom *g) { return g->G > 1 && g->C == g->G; }
 
 /* the indices o in [0,n) with 0 <= o*stride + off < len: [*lo, *hi) */
@@ -684,6 +684,11 @@ typedef struct prun {
 } prun;
 
 #ifdef __AVX512F__
+/* the first n lanes (none for n <= 0, all 16 for n >= 16) */
+static inline __mmask16 first_lanes(int64_t n) {
+  return (__mmask16)(n >= 16 ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1);
+}
+
 /* v with the lanes j of mask m replaced by p[sw*j], for sw 1 or 2 (two
 ** loads, then the even elements) */
 static inline __m512 load_lanes(__m512 v, uint32_t m, const float *p, int64_t sw) {
@@ -944,7 +949,7 @@ static void spread_block(const pconv *pc, const float *cb, int64_t ld, const pru
         if (sw == 2) { /* the shortcuts' case: len <= 16 values, cnt <= 32 floats */
           const __m512i lo = _mm512_set_epi32(16, 7, 16, 6, 16, 5, 16, 4, 16, 3, 16, 2, 16, 1, 16, 0);
           const __m512i hi = _mm512_set_epi32(16, 15, 16, 14, 16, 13, 16, 12, 16, 11, 16, 10, 16, 9, 16, 8);
-          const __m512 z = _mm512_setzero_ps(), v = _mm512_maskz_loadu_ps((__mmask16)((1u << len) - 1), src);
+          const __m512 z = _mm512_setzero_ps(), v = _mm512_maskz_loadu_ps(first_lanes(len), src);
           const __m512 a = _mm512_permutex2var_ps(v, lo, z), b = _mm512_permutex2var_ps(v, hi, z);
           /* full vectors where they fit: masked stores that miss the
           ** cache are slow here (128->256 @16, 1 thread: 62 -> 79 GFLOP/s) */
@@ -954,8 +959,7 @@ static void spread_block(const pconv *pc, const float *cb, int64_t ld, const pru
               if (cnt == 32) _mm512_storeu_ps(row + i * W + 16, i ? z : b);
             }
           } else {
-            const __mmask16 k0 = (__mmask16)(cnt >= 16 ? 0xffffu : (1u << cnt) - 1);
-            const __mmask16 k1 = (__mmask16)(cnt > 16 ? (1u << (cnt - 16)) - 1 : 0);
+            const __mmask16 k0 = first_lanes(cnt), k1 = first_lanes(cnt - 16);
             for (int64_t i = 0; i < sh && oh * sh + i < H; i++) {
               _mm512_mask_storeu_ps(row + i * W, k0, i ? z : a);
               _mm512_mask_storeu_ps(row + i * W + 16, k1, i ? z : b);
@@ -977,9 +981,9 @@ static void spread_block(const pconv *pc, const float *cb, int64_t ld, const pru
 ** of 12 (BLIS's kernel would compute all 12 columns, 1/9 of the work
 ** wasted at 64 outputs), and for pixels read straight from x (direct_ok),
 ** then with a the 32 pixels of plane kk (lda the plane's size). */
-static inline __attribute__((always_inline)) void edge_body(const int NM, int64_t k, const float *a, int64_t lda,
-                                                            const float *b, int ldb, float beta, float *c,
-                                                            int64_t cs, const float *pfa) {
+static inline __attribute__((always_inline)) void edge_body(const int NM, int64_t k, const float *a,
+                                                            int64_t lda, const float *b, int ldb, float beta,
+                                                            float *c, int64_t cs, const float *pfa) {
   __m512 lo[12], hi[12];
 #pragma GCC unroll 12
   for (int j = 0; j < NM; j++) lo[j] = hi[j] = _mm512_setzero_ps();
@@ -1007,8 +1011,11 @@ static inline __attribute__((always_inline)) void edge_body(const int NM, int64_
     _mm512_storeu_ps(c + j * cs + 16, hi[j]);
   }
 }
-static void edge_ukr(int nm, int64_t k, const float *a, int64_t lda, const float *b, int ldb, float beta, float *c,
-                     int64_t cs, const float *pfa) {
+/* whether edge_ukr can stand in for the micro-kernel u */
+static int edge_fits(const md_ukr *u) { return u->mr == 32 && u->nr <= 12; }
+
+static void edge_ukr(int nm, int64_t k, const float *a, int64_t lda, const float *b, int ldb, float beta,
+                     float *c, int64_t cs, const float *pfa) {
   switch (nm) {
 #define EDGE(n)                                                                                        \
   case n:                                                                                              \
@@ -1116,7 +1123,7 @@ static int transposed_ok(const geom *g, const md_ukr *u) {
 ** +33 %; 1x1 forwards +10-30 % (256->1024 @8 -7 %) */
 static int direct_ok(const geom *g, const md_ukr *u) {
 #ifdef __AVX512F__
-  return u->mr == 32 && u->nr <= 12 && transposed_ok(g, u) && is_pointwise(g) && (g->Ho * g->Wo) % 32 == 0;
+  return edge_fits(u) && transposed_ok(g, u) && is_pointwise(g) && (g->Ho * g->Wo) % 32 == 0;
 #else
   (void)g;
   (void)u;
@@ -1173,7 +1180,7 @@ static int packed_conv(float *y, const float *x, const float *w, int flip, const
   const int64_t RS = g->R * g->S, ncols = g->N * g->Ho * g->Wo;
   pc.tr = sp || transposed_ok(g, &pc.u);
 #ifdef __AVX512F__
-  pc.edge = pc.tr && mr == 32 && nr <= 12; /* (edge_ukr's sizes) */
+  pc.edge = pc.tr && edge_fits(&pc.u);
   pc.direct = pc.tr && direct_ok(g, &pc.u);
 #endif
   /* the GEMM's tiles: along the pixels tw wide, along the channels tm */
@@ -1440,7 +1447,7 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64
       const float *an = i + 1 < Mp / mr ? a + kcp * mr : ap;
 #ifdef __AVX512F__
       const int64_t rows = CRS - t * nr < nr ? CRS - t * nr : nr;
-      if (rows < nr && mr == 32 && nr <= 12 && u->prefers_cols) { /* the last tile's rows only */
+      if (rows < nr && edge_fits(u) && u->prefers_cols) { /* the last tile's rows only */
         edge_ukr((int)rows, kcp, a, 32, bt, nr, beta, ct + i * mr, Mp, NULL);
         continue;
       }
@@ -1659,9 +1666,7 @@ static void dw_bwd_weight(float *gw, const float *x, const float *gy, const geom
 ** forward could gather the subsample and run the pointwise path on it, but
 ** that measured no better than the packed path. */
 
-static int is_strided_pointwise(const geom *g) {
-  return g->R == 1 && g->S == 1 && g->ph == 0 && g->pw == 0 && (g->sh > 1 || g->sw > 1);
-}
+static int is_strided_pointwise(const geom *g) { return is_1x1(g) && (g->sh > 1 || g->sw > 1); }
 
 /* g as the 1x1 stride-1 convolution of the subsample */
 static geom pointwise_of(const geom *g) {
@@ -1744,7 +1749,8 @@ static inline __attribute__((always_inline)) __m512 hsum16(const __m512 v[16]) {
 ** what comes from L2 (all of x for each 6 rows of g) to 21 bytes a cycle
 ** at full speed; 4 x 4 blocks needed 32 and ran at 60 %. */
 #define PW_K 6
-static void pw_block(float *acc, const float *g, const float *x, int64_t ld, int64_t L, int64_t c0, int64_t C) {
+static void pw_block(float *acc, const float *g, const float *x, int64_t ld, int64_t L, int64_t c0,
+                     int64_t C) {
   const float *xr[4];
   for (int j = 0; j < 4; j++) xr[j] = x + (c0 + j < C ? c0 + j : C - 1) * ld;
   __m512 v[32];
@@ -1779,7 +1785,6 @@ static int64_t pw_gather(float *d, int64_t ld, const float *t, const geom *g, in
                          int64_t nrow, int64_t q0, int64_t n) {
   const int64_t P = g->Ho * g->Wo, planes = input ? g->C : g->K, psize = input ? g->H * g->W : P;
   const int strided = input && (g->sh != 1 || g->sw != 1);
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   int64_t used = 0;
   for (int64_t r = 0; r < nrow; r++) {
     float *o = d + r * ld;
@@ -1789,8 +1794,7 @@ static int64_t pw_gather(float *d, int64_t ld, const float *t, const geom *g, in
       const float *pln = t + (img * planes + pl) * psize;
       if (!strided) {
         for (int64_t i = 0; i < len; i += 16) { /* the last vector's tail: zeros */
-          __mmask16 m = (__mmask16)(len - i >= 16 ? 0xffffu : (1u << (len - i)) - 1);
-          _mm512_store_ps(o + i, _mm512_maskz_loadu_ps(m, pln + p + i));
+          _mm512_store_ps(o + i, _mm512_maskz_loadu_ps(first_lanes(len - i), pln + p + i));
         }
       } else { /* output row by output row: every sw-th of every sh-th row */
         float *e = o;
@@ -1798,13 +1802,9 @@ static int64_t pw_gather(float *d, int64_t ld, const float *t, const geom *g, in
           int64_t oh = pp / g->Wo, ow = pp % g->Wo, l = g->Wo - ow < p + len - pp ? g->Wo - ow : p + len - pp;
           const float *sr = pln + oh * g->sh * g->W + ow * g->sw;
           if (g->sw == 2)
-            for (int64_t i = 0; i < l; i += 16) { /* 2*(l-i) - 1 floats from sr + 2i */
-              int64_t k = 2 * (l - i) - 1 < 32 ? 2 * (l - i) - 1 : 32;
-              __mmask16 m0 = (__mmask16)(k >= 16 ? 0xffffu : (1u << k) - 1);
-              __mmask16 m1 = (__mmask16)(k >= 32 ? 0xffffu : k > 16 ? (1u << (k - 16)) - 1 : 0);
-              __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, sr + 2 * i), even,
-                                                _mm512_maskz_loadu_ps(m1, sr + 2 * i + 16));
-              _mm512_mask_storeu_ps(e + i, (__mmask16)(l - i >= 16 ? 0xffffu : (1u << (l - i)) - 1), v);
+            for (int64_t i = 0; i < l; i += 16) {
+              __mmask16 m = first_lanes(l - i);
+              _mm512_mask_storeu_ps(e + i, m, load_lanes(_mm512_setzero_ps(), m, sr + 2 * i, 2));
             }
           else
             for (int64_t i = 0; i < l; i++) e[i] = sr[i * g->sw];
@@ -1897,8 +1897,8 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
 /* whether pw_bwd_weight computes this bwd_weight */
 static int pw_ok(const geom *g) {
   const char *e = getenv("MD_CONV_PW");
-  return !(e && *e == '0') && g->R == 1 && g->S == 1 && g->ph == 0 && g->pw == 0 && g->G == 1 && g->K >= 16 &&
-         g->C >= 16 && g->C <= 512 && g->Ho * g->Wo >= 256;
+  return !(e && *e == '0') && is_1x1(g) && g->G == 1 && g->K >= 16 && g->C >= 16 && g->C <= 512 &&
+         g->Ho * g->Wo >= 256;
 }
 #endif
 /* }====================================================== */

@@ -310,11 +310,11 @@ int main(void) {
       {"2x2 maps, many images", 9, 8, 2, 2, 16, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"2x4 maps, dilation 2, groups 2", 5, 6, 4, 6, 4, 3, 3, P(2, 1, 2, 1, 2, 2, 2), 1, 1},
       /* the packed path (>= 16 output channels, C*R*S >= 64, maps of 64
-      ** pixels or more, stride 1 across, no groups, not 1x1); bwd_input
-      ** takes it too when it also has >= 16 input channels, stride 1 and
-      ** pad <= dilation*(kernel-1).  Output
-      ** channels that are not a multiple of the micro-kernel's rows, tiles
-      ** of columns that straddle rows and images, masks at the borders */
+      ** pixels or more, stride 1 or 2 across, no groups; 1x1 ones below);
+      ** bwd_input takes it too when it also has >= 16 input channels,
+      ** stride 1 and pad <= dilation*(kernel-1).  Output channels that are
+      ** not a multiple of the micro-kernel's rows, tiles of columns that
+      ** straddle rows and images, masks at the borders */
       {"packed 3x3 pad 1 20->40", 3, 20, 9, 8, 40, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 1, 0},
       {"packed stride (2,1) dilation (1,2)", 2, 17, 13, 11, 33, 3, 3, P(2, 1, 0, 3, 1, 2, 1), 1, 0},
       {"packed dilation 2 non-contiguous", 2, 18, 10, 9, 18, 3, 3, P(1, 1, 2, 2, 2, 2, 1), 0, 1},
