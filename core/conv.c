@@ -1298,10 +1298,11 @@ typedef struct pbw {
   float *scratch;
 } pbw;
 
-/* prefetch planes c0 .. c1-1 of what columns q0 .. q0+n-1 read: of x
-** (the input rows of their output rows) when input, else of gy */
-static void prefetch_cols(const pbw *pb, int input, int64_t c0, int64_t c1, int64_t q0, int64_t n) {
-  const geom *g = pb->g;
+/* prefetch planes c0 .. c1-1 of what columns q0 .. q0+n-1 read from t:
+** x (the input rows of their output rows) when input, else gy.  For both
+** bwd_weight paths (packed and pw_bwd_weight) */
+static void prefetch_cols(const geom *g, const float *t, int input, int64_t c0, int64_t c1, int64_t q0,
+                          int64_t n) {
   const int64_t P = g->Ho * g->Wo;
   for (int64_t q = q0; q < q0 + n;) { /* image by image */
     int64_t img = q / P, p0 = q % P, p1 = (q0 + n - q < P - p0 ? q0 + n - q : P - p0) + p0; /* p0 .. p1-1 */
@@ -1313,17 +1314,21 @@ static void prefetch_cols(const pbw *pb, int input, int64_t c0, int64_t c1, int6
       lo = lo < 0 ? 0 : lo;
       hi = hi > g->H ? g->H : hi;
       psize = g->H * g->W;
-      base = pb->x + img * planes * psize;
+      base = t + img * planes * psize;
       lo *= g->W;
       hi *= g->W;
     } else {
       lo = p0;
       hi = p1;
       psize = P;
-      base = pb->gy + img * planes * psize;
+      base = t + img * planes * psize;
     }
+    /* a 1x1 kernel reads every sh-th row only (lo is one of them) */
+    const int64_t step = input && g->R == 1 && g->ph == 0 ? g->sh * g->W : hi - lo;
+    const int64_t span = input && g->R == 1 && g->ph == 0 ? g->W : hi - lo;
     for (int64_t c = c0; c < c1 && c < planes; c++)
-      for (int64_t e = lo; e < hi; e += 16) __builtin_prefetch(base + c * psize + e);
+      for (int64_t r = lo; r < hi; r += step)
+        for (int64_t e = r; e < r + span; e += 16) __builtin_prefetch(base + c * psize + e);
     q += p1 - p0;
   }
 }
@@ -1389,8 +1394,8 @@ static void pbw_chunk(const pbw *pb, int64_t q0, int64_t n, int64_t nnext, int64
     ** of this tile's rows; gy: all of it, over this thread's tiles */
     if (nnext > 0) {
       int64_t i = t - t0, nl = t1 - t0;
-      prefetch_cols(pb, 1, t * g->C / pb->ntile, (t + 1) * g->C / pb->ntile, q0 + n, nnext);
-      prefetch_cols(pb, 0, i * pb->M / nl, (i + 1) * pb->M / nl, q0 + n, nnext);
+      prefetch_cols(g, pb->x, 1, t * g->C / pb->ntile, (t + 1) * g->C / pb->ntile, q0 + n, nnext);
+      prefetch_cols(g, pb->gy, 0, i * pb->M / nl, (i + 1) * pb->M / nl, q0 + n, nnext);
     }
     /* B: bt[kk][j] = row t*nr + j of the column matrix at column q0 + kk */
 #ifdef __AVX512F__
@@ -1821,25 +1826,6 @@ static int64_t pw_gather(float *d, int64_t ld, const float *t, const geom *g, in
   return used;
 }
 
-/* prefetch what pw_gather(.., input, r0, nrow, q0, n) will read */
-static void pw_prefetch(const float *t, const geom *g, int input, int64_t r0, int64_t nrow, int64_t q0,
-                        int64_t n) {
-  const int64_t P = g->Ho * g->Wo, planes = input ? g->C : g->K, psize = input ? g->H * g->W : P;
-  const int strided = input && (g->sh != 1 || g->sw != 1);
-  for (int64_t pl = r0; pl < r0 + nrow && pl < planes; pl++)
-    for (int64_t q = q0; q < q0 + n;) {
-      int64_t img = q / P, p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
-      const char *b = (const char *)(t + (img * planes + pl) * psize);
-      if (strided) /* every sh-th row, its first Wo*sw columns */
-        for (int64_t oh = p / g->Wo; oh <= (p + len - 1) / g->Wo; oh++)
-          for (int64_t e = oh * g->sh * g->W * 4; e < (oh * g->sh * g->W + g->Wo * g->sw) * 4; e += 64)
-            __builtin_prefetch(b + e);
-      else
-        for (int64_t e = p * 4; e < (p + len) * 4; e += 64) __builtin_prefetch(b + e);
-      q += len;
-    }
-}
-
 static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
   const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, ncol = g->N * P;
   const int64_t kb = (K + PW_K - 1) / PW_K, cbn = (C + 3) / 4, nacc = kb * cbn * 32;
@@ -1875,8 +1861,8 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
         int64_t L = pw_gather(gb, ld, gy, g, 0, PW_K * i, PW_K, q0, n);
         /* while this block runs: the next rows of gy, and a share of the
         ** next chunk's x (the loads stalled on memory without) */
-        if (i + 1 < kb) pw_prefetch(gy, g, 0, PW_K * (i + 1), PW_K, q0, n);
-        if (nn) pw_prefetch(x, g, 1, C * i / kb, C * (i + 1) / kb - C * i / kb, q0 + n, nn);
+        if (i + 1 < kb) prefetch_cols(g, gy, 0, PW_K * (i + 1), PW_K * (i + 2), q0, n);
+        if (nn) prefetch_cols(g, x, 1, C * i / kb, C * (i + 1) / kb, q0 + n, nn);
         for (int64_t j = 0; j < cbn; j++) pw_block(acc + (i * cbn + j) * 32, gb, xs, ld, L, 4 * j, C);
       }
     }
