@@ -851,6 +851,13 @@ static void pack_block(float *bt, const pconv *pc, const prun *runs, const int *
   }
 }
 
+/* whether the w columns (pixels) from c0 of a batch of images of P pixels
+** (ncol in all) lie in one image, so that a tile of them can go straight
+** into y */
+static int in_one_image(int64_t c0, int64_t w, int64_t P, int64_t ncol) {
+  return c0 % P + w <= P && c0 + w <= ncol;
+}
+
 /* the tiles t0 .. t0+nt-1: every chunk of rows through the micro-kernel
 ** into cb (a tile is nr columns of Mp, or Mp rows of nr, as the kernel
 ** prefers), then cb + bias into y */
@@ -881,7 +888,7 @@ static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
     for (int64_t t = 0; t < nt; t++) {
       float *ct = cb + t * nr * Mp;
       const float *b = bt + t * kc * nr;
-      const int64_t c0 = (t0 + t) * nr, direct = c0 % P + nr <= P && c0 + nr <= ncolall;
+      const int64_t c0 = (t0 + t) * nr, direct = in_one_image(c0, nr, P, ncolall);
       float *yt = pc->y + c0 / P * pc->M * P + c0 % P;
       for (int64_t i = 0; i < Mp / mr; i++) {
         const float *a = pc->ap + (i * CRS + k0) * mr;
@@ -896,7 +903,7 @@ static void pconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
   }
   for (int64_t t = 0; t < nt; t++) { /* scatter, run by run (the bias only where written) */
     const float *ct = cb + t * nr * Mp;
-    const int64_t c0 = (t0 + t) * nr, direct = c0 % P + nr <= P && c0 + nr <= ncolall;
+    const int64_t c0 = (t0 + t) * nr, direct = in_one_image(c0, nr, P, ncolall);
     const int64_t m1 = direct ? mfull * mr : 0;
     for (int ru = 0; ru < nruns[t]; ru++) {
       const prun *r = runs + t * nr + ru;
@@ -1058,9 +1065,9 @@ static void tconv_block(const pconv *pc, int64_t t0, int64_t nt, float *scr) {
         int64_t c0 = (t0 + t) * mr, n = c0 / P, p0 = c0 % P;
         /* the tile's place: in the block's results (spread at the end), or
         ** in y when its pixels lie in one image */
-        float *c = pc->sp         ? ct + m0 * nt * mr + t * mr
-                   : p0 + mr <= P ? pc->y + (n * pc->M + m0) * P + p0
-                                  : NULL;
+        float *c = pc->sp                             ? ct + m0 * nt * mr + t * mr
+                   : in_one_image(c0, mr, P, ncolall) ? pc->y + (n * pc->M + m0) * P + p0
+                                                      : NULL;
         int64_t cs = pc->sp ? nt * mr : P;
 #ifdef __AVX512F__
         if (pc->direct) { /* (c is set: every panel lies in one image) */
