@@ -262,15 +262,34 @@ static void im2col(float *col, const float *x, const block *b, const plan *pl, c
   }
 }
 
-/* x (N,C,H,W) += col2im(col (C*R*S, ncol)) for block b: the adjoint of
-** im2col, every column entry added back where it was read from.  Threads
-** take channels, so they never write the same element, and each reads its
-** rows of col front to back: visiting them image by image instead jumps
-** between rows far apart and stalls on every cache line (measured 3x slower
-** for 4x4 maps). */
+/* the input rows lo .. hi-1 that block b is the first to reach (the
+** blocks of an image's rows run in order): every row of x is in one
+** block's range, which col2im zeroes before it adds */
+static void fresh_rows(int64_t *lo, int64_t *hi, const block *b, const geom *g) {
+  const int64_t span = (g->R - 1) * g->dh + 1; /* the rows one output row reads */
+  int64_t l = b->oh0 == 0 ? 0 : (b->oh0 - 1) * g->sh - g->ph + span;
+  int64_t h = b->oh1 >= g->Ho ? g->H : (b->oh1 - 1) * g->sh - g->ph + span;
+  *lo = l < 0 ? 0 : l > g->H ? g->H : l;
+  *hi = h < *lo ? *lo : h > g->H ? g->H : h;
+}
+
+/* x (N,C,H,W) <- col2im(col (C*R*S, ncol)) for block b: the adjoint of
+** im2col, every column entry added back where it was read from, into the
+** rows earlier blocks left (fresh_rows: zeroed here, a channel at a time,
+** right before the adds; zeroing all of x up front left its lines in
+** memory by the time the adds came, and they stalled on every one).
+** Threads take channels, so they never write the same element, and each
+** reads its rows of col front to back: visiting them image by image
+** instead jumps between rows far apart and stalls on every cache line
+** (measured 3x slower for 4x4 maps). */
 static void col2im(float *x, const float *col, const block *b, const plan *pl, const geom *g) {
   const int64_t C = g->C, H = g->H, W = g->W, R = g->R, S = g->S, Wo = g->Wo;
   const int64_t ncol = b->ncol;
+  int64_t zlo, zhi;
+  fresh_rows(&zlo, &zhi, b, g);
+#define ZERO_ROWS(c)                                                                                   \
+  for (int64_t j_ = 0; j_ < b->nb; j_++)                                                               \
+    if (zhi > zlo) memset(x + ((b->n0 + j_) * C + (c)) * H * W + zlo * W, 0, sizeof(float) * (size_t)((zhi - zlo) * W));
   if (pl->tab && g->Ho * Wo <= 8) {
     /* tiny maps: through the table, image by image.  Row by row (below),
     ** each add went to another image, 4 KB apart from the one before with
@@ -279,7 +298,8 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
     ** order is 1.2x faster overall.  At 4x4 row by row is faster (1.4x). */
     const int64_t P = g->Ho * Wo, RS = R * S;
 #pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
-    for (int64_t c = 0; c < C; c++)
+    for (int64_t c = 0; c < C; c++) {
+      ZERO_ROWS(c)
       for (int64_t j = 0; j < b->nb; j++) {
         /* the table's offsets of image j, counted from x[n0 + j, c] */
         float *xj = x + ((b->n0 + j) * C + c) * H * W - j * C * H * W;
@@ -290,11 +310,13 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
             if (t[q] >= 0) xj[t[q]] += src[q];
         }
       }
+    }
     return;
   }
   if (pl->tab) { /* narrow maps: one long scatter per row, to distinct elements */
 #pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
     for (int64_t c = 0; c < C; c++) {
+      ZERO_ROWS(c)
       float *xc = x + (b->n0 * C + c) * H * W;
       for (int64_t rs = 0; rs < R * S; rs++) {
         const int64_t *t = pl->tab + rs * pl->maxcol;
@@ -306,7 +328,8 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
     return;
   }
 #pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
-  for (int64_t c = 0; c < C; c++)
+  for (int64_t c = 0; c < C; c++) {
+    ZERO_ROWS(c)
     for (int64_t r = 0; r < R; r++)
       for (int64_t s = 0; s < S; s++) {
         int64_t off = s * g->dw - g->pw, lo, hi;
@@ -327,6 +350,8 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
           }
         }
       }
+  }
+#undef ZERO_ROWS
 }
 
 /* m (rows, ncol) <- block b of t (N, rows, P): the images side by side */
@@ -564,8 +589,6 @@ static void bwd_input_block(const job *jb, const block *bk, float *scr, int tid)
 
 static int gemm_bwd_input(float *gx, const float *gy, const float *w, const geom *g) {
   job jb = {.g = g, .gy = gy, .w = w, .out = gx};
-  if (!is_pointwise(g)) /* col2im adds */
-    memset(gx, 0, sizeof(float) * (size_t)(g->N * g->C * g->H * g->W));
   int ok = plan_for(&jb.pl, g) &&
            run_blocks(&jb, bwd_input_block, (g->C * g->R * g->S + g->K) * jb.pl.maxcol);
   end_job(&jb);
