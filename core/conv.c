@@ -1776,103 +1776,115 @@ static inline __attribute__((always_inline)) __m512 hsum16(const __m512 v[16]) {
   return _mm512_permutexvar_ps(ix, z);
 }
 
-/* acc (32 floats) += the PW_K x 4 block of sums over L pixels (a
-** multiple of 16) of g rows (at g + i*ld) times x rows c0.. (at x + c*ld;
-** rows past C read the last one, their sums not kept), lane 4i + j for
-** (i, c0 + j).  6 x 4 accumulators, 6 rows of g loaded and one row of x at
-** a time: 31 registers.  Each x vector serves 6 rows of g, which keeps
-** what comes from L2 (all of x for each 6 rows of g) to 21 bytes a cycle
-** at full speed; 4 x 4 blocks needed 32 and ran at 60 %. */
+/* a run of pixels of one image within a chunk: gy's row 0 at gy + g, xs's
+** (the gathered inputs') at x + c*ld + xo, len pixels */
+typedef struct pwseg {
+  int64_t g, xo, len;
+} pwseg;
+
+/* acc (32 floats) += the PW_K x 4 block of sums over the runs' pixels of
+** gy rows k0.. (rows past K read the last one, their sums not kept) times
+** xs rows c0.. (likewise past C), lane 4i + j for (k0 + i, c0 + j).  gy
+** is read where it lies (its rows run along the pixels already); xs was
+** gathered, each run padded with zeros to 16.  6 x 4 accumulators, 6 rows
+** of gy loaded and one row of xs at a time: 31 registers.  Each xs vector
+** serves 6 rows of gy, which keeps what comes from L2 (all of xs for each
+** 6 rows of gy) to 21 bytes a cycle at full speed; 4 x 4 blocks needed 32
+** and ran at 60 %. */
 #define PW_K 6
-static void pw_block(float *acc, const float *g, const float *x, int64_t ld, int64_t L, int64_t c0,
-                     int64_t C) {
+static void pw_block(float *acc, const float *gy, const float *xs, int64_t ld, const pwseg *seg, int nseg,
+                     int64_t k0, int64_t c0, const geom *g) {
+  const int64_t P = g->Ho * g->Wo;
+  int64_t go[PW_K];
   const float *xr[4];
-  for (int j = 0; j < 4; j++) xr[j] = x + (c0 + j < C ? c0 + j : C - 1) * ld;
+  for (int i = 0; i < PW_K; i++) go[i] = (k0 + i < g->K ? k0 + i : g->K - 1) * P;
+  for (int j = 0; j < 4; j++) xr[j] = xs + (c0 + j < g->C ? c0 + j : g->C - 1) * ld;
   __m512 v[32];
 #pragma GCC unroll 32
   for (int i = 0; i < 32; i++) v[i] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < L; p += 16) {
-    __m512 a[PW_K];
+  for (int s = 0; s < nseg; s++) {
+    const float *gb = gy + seg[s].g;
+    const int64_t xo = seg[s].xo, len = seg[s].len;
+    for (int64_t p = 0; p < len; p += 16) {
+      const __mmask16 m = first_lanes(len - p);
+      __m512 a[PW_K];
 #pragma GCC unroll 6
-    for (int i = 0; i < PW_K; i++) {
-      a[i] = _mm512_load_ps(g + i * ld + p);
-      /* in a register: GCC would fold the load into each of the four FMAs
-      ** that use it, 28 loads a step for 24 FMAs (load-bound, 150 GFLOP/s
-      ** with all in L1; 195 so) */
-      __asm__("" : "+v"(a[i]));
-    }
+      for (int i = 0; i < PW_K; i++) {
+        a[i] = _mm512_maskz_loadu_ps(m, gb + go[i] + p);
+        /* in a register: GCC would fold the load into each of the four FMAs
+        ** that use it, 28 loads a step for 24 FMAs (load-bound, 150 GFLOP/s
+        ** with all in L1; 195 so) */
+        __asm__("" : "+v"(a[i]));
+      }
 #pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-      __m512 b = _mm512_load_ps(xr[j] + p);
+      for (int j = 0; j < 4; j++) {
+        __m512 b = _mm512_load_ps(xr[j] + xo + p);
 #pragma GCC unroll 6
-      for (int i = 0; i < PW_K; i++) v[4 * i + j] = _mm512_fmadd_ps(a[i], b, v[4 * i + j]);
+        for (int i = 0; i < PW_K; i++) v[4 * i + j] = _mm512_fmadd_ps(a[i], b, v[4 * i + j]);
+      }
     }
   }
   _mm512_store_ps(acc, _mm512_add_ps(_mm512_load_ps(acc), hsum16(v)));
   _mm512_store_ps(acc + 16, _mm512_add_ps(_mm512_load_ps(acc + 16), hsum16(v + 16)));
 }
 
-/* rows (nrow of them, each at d + r*ld) <- planes r0.. (clamped to the
-** last) of t (x when input, else gy), at the pixels q0 .. q0+n-1 of the
-** batch, image by image, each image's run padded with zeros to 16; returns
-** the floats per row */
-static int64_t pw_gather(float *d, int64_t ld, const float *t, const geom *g, int input, int64_t r0,
-                         int64_t nrow, int64_t q0, int64_t n) {
-  const int64_t P = g->Ho * g->Wo, planes = input ? g->C : g->K, psize = input ? g->H * g->W : P;
-  const int strided = input && (g->sh != 1 || g->sw != 1);
-  int64_t used = 0;
-  for (int64_t r = 0; r < nrow; r++) {
-    float *o = d + r * ld;
-    const int64_t pl = r0 + r < planes ? r0 + r : planes - 1;
+/* xs (C rows at xs + c*ld) <- x's inputs of the output pixels q0 ..
+** q0+n-1 of the batch, image by image, each image's run padded with zeros
+** to 16 */
+static void pw_gather(float *xs, int64_t ld, const float *x, const geom *g, int64_t q0, int64_t n) {
+  const int64_t P = g->Ho * g->Wo, HW = g->H * g->W;
+  const int strided = g->sh != 1 || g->sw != 1;
+  for (int64_t c = 0; c < g->C; c++) {
+    float *o = xs + c * ld;
     for (int64_t q = q0; q < q0 + n;) {
       int64_t img = q / P, p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
-      const float *pln = t + (img * planes + pl) * psize;
+      const float *pln = x + (img * g->C + c) * HW;
       if (!strided) {
-        for (int64_t i = 0; i < len; i += 16) { /* the last vector's tail: zeros */
+        for (int64_t i = 0; i < len; i += 16) /* the last vector's tail: zeros */
           _mm512_store_ps(o + i, _mm512_maskz_loadu_ps(first_lanes(len - i), pln + p + i));
-        }
       } else { /* output row by output row: every sw-th of every sh-th row */
         float *e = o;
-        for (int64_t pp = p; pp < p + len;) {
-          int64_t oh = pp / g->Wo, ow = pp % g->Wo, l = g->Wo - ow < p + len - pp ? g->Wo - ow : p + len - pp;
-          const float *sr = pln + oh * g->sh * g->W + ow * g->sw;
+        const float *sr = pln + p / g->Wo * g->sh * g->W; /* the input row of the first output row */
+        for (int64_t ow = p % g->Wo, left = len; left > 0; ow = 0, sr += g->sh * g->W) {
+          const int64_t l = g->Wo - ow < left ? g->Wo - ow : left;
           if (g->sw == 2)
             for (int64_t i = 0; i < l; i += 16) {
               __mmask16 m = first_lanes(l - i);
-              _mm512_mask_storeu_ps(e + i, m, load_lanes(_mm512_setzero_ps(), m, sr + 2 * i, 2));
+              _mm512_mask_storeu_ps(e + i, m, load_lanes(_mm512_setzero_ps(), m, sr + 2 * (ow + i), 2));
             }
           else
-            for (int64_t i = 0; i < l; i++) e[i] = sr[i * g->sw];
+            for (int64_t i = 0; i < l; i++) e[i] = sr[(ow + i) * g->sw];
           e += l;
-          pp += l;
+          left -= l;
         }
         for (; (e - o) % 16; e++) *e = 0.0f;
       }
       o += (len + 15) / 16 * 16;
       q += len;
     }
-    used = o - (d + r * ld);
   }
-  return used;
 }
 
 static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
   const int64_t K = g->K, C = g->C, P = g->Ho * g->Wo, ncol = g->N * P;
   const int64_t kb = (K + PW_K - 1) / PW_K, cbn = (C + 3) / 4, nacc = kb * cbn * 32;
   /* chunks of pixels: xs (C rows) in half of L2, PW_K rows of gy and 4 of
-  ** xs (10 x 4 KB) in L1.  Both are copied into place so that the rows of
+  ** xs (10 x 4 KB) in L1.  xs is copied into place so that the rows of
   ** different images do not land on the same few cache sets (images are a
   ** multiple of 4 KB apart) */
   int64_t pc = (128 << 10) / C;
   pc = pc > 1024 ? 1024 : pc < 64 ? 64 : pc;
   pc = pc / 16 * 16;
-  const int64_t nch = (ncol + pc - 1) / pc, ld = pc + 16 * (pc / P + 2); /* room for the padding */
+  const int64_t nch = (ncol + pc - 1) / pc, mseg = pc / P + 2, ld = pc + 16 * mseg; /* room for the padding */
   int nthr = md_num_threads_internal();
   int par = nthr > 1 && nch >= 2 * nthr && !IN_PARALLEL;
   int nt = par ? nthr : 1;
-  const int64_t slice = nacc + C * ld + PW_K * ld + MD_UKR_SLACK;
+  const int64_t slice = nacc + C * ld + MD_UKR_SLACK;
   float *scr = md_alloc(sizeof(float) * (size_t)(slice * nt));
-  if (!scr) {
+  pwseg *segs = malloc(sizeof(pwseg) * (size_t)(mseg * nt));
+  if (!scr || !segs) {
+    md_free(scr);
+    free(segs);
     md_set_error("conv2d_bwd_weight: out of memory");
     return 0;
   }
@@ -1881,19 +1893,26 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
 #pragma omp parallel num_threads(nt) if (par)
   {
     int tid = thread_id(), nth = team_size();
-    float *acc = scr + tid * slice, *xs = acc + nacc, *gb = xs + C * ld;
+    float *acc = scr + tid * slice, *xs = acc + nacc;
+    pwseg *seg = segs + tid * mseg;
     const int64_t ch1 = nch * (tid + 1) / nth;
     for (int64_t ch = nch * tid / nth; ch < ch1; ch++) {
       int64_t q0 = ch * pc, n = ncol - q0 < pc ? ncol - q0 : pc;
       int64_t nn = ch + 1 < ch1 ? (ncol - q0 - n < pc ? ncol - q0 - n : pc) : 0; /* the next chunk's */
-      pw_gather(xs, ld, x, g, 1, 0, C, q0, n);
+      pw_gather(xs, ld, x, g, q0, n);
+      int nseg = 0;
+      for (int64_t q = q0, xo = 0; q < q0 + n; nseg++) { /* the images' runs, as pw_gather laid them out */
+        int64_t img = q / P, p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
+        seg[nseg] = (pwseg){img * K * P + p, xo, len};
+        xo += (len + 15) / 16 * 16;
+        q += len;
+      }
       for (int64_t i = 0; i < kb; i++) {
-        int64_t L = pw_gather(gb, ld, gy, g, 0, PW_K * i, PW_K, q0, n);
         /* while this block runs: the next rows of gy, and a share of the
         ** next chunk's x (the loads stalled on memory without) */
         if (i + 1 < kb) prefetch_cols(g, gy, 0, PW_K * (i + 1), PW_K * (i + 2), q0, n);
         if (nn) prefetch_cols(g, x, 1, C * i / kb, C * (i + 1) / kb, q0 + n, nn);
-        for (int64_t j = 0; j < cbn; j++) pw_block(acc + (i * cbn + j) * 32, gb, xs, ld, L, 4 * j, C);
+        for (int64_t j = 0; j < cbn; j++) pw_block(acc + (i * cbn + j) * 32, gy, xs, ld, seg, nseg, PW_K * i, 4 * j, g);
       }
     }
   }
@@ -1907,6 +1926,7 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
       gw[k * C + c] = v;
     }
   md_free(scr);
+  free(segs);
   return 1;
 }
 
