@@ -352,6 +352,19 @@ int main(void) {
       {"1x1 stride (1,3) bwd_weight by dot products", 2, 16, 17, 49, 20, 1, 1, P(1, 3, 0, 0, 1, 1, 1), 0, 0},
       {"bwd_weight by chunks of columns, an accumulator per thread", 5, 16, 32, 32, 32, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 0, 0},
       {"spread 1x1 stride 2, 64->128 32x32 (blocks of panels)", 2, 64, 32, 32, 128, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
+      /* strided 1x1 on small maps with several threads: runs of whole
+      ** images channel-major (forward under 64 output pixels, bwd_input up
+      ** to 64): runs split unevenly between the threads, runs capped at
+      ** 1024 columns (40 images of 8x8), odd strides and sizes, a bias */
+      {"channel-major 1x1 stride 2, 7 images 4x4", 7, 20, 8, 8, 30, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 1, 0},
+      {"channel-major 1x1 stride 2, 40 images 8x8", 40, 24, 16, 16, 20, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 1, 0},
+      {"channel-major 1x1 stride (3,2), 4x5 maps", 5, 18, 11, 9, 34, 1, 1, P(3, 2, 0, 0, 1, 1, 1), 1, 1},
+      {"channel-major 1x1 stride 2, 256->512 4x4", 3, 256, 8, 8, 512, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
+      /* and bwd_weight (>= 128 inputs, 64 to 127 output pixels), inputs
+      ** gathered pixel-major 16 channels at a time (130: a short last
+      ** group), images in runs over the threads */
+      {"channel-major 1x1 stride 2, 130->40 8x8, 40 images", 40, 130, 16, 16, 40, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
+      {"channel-major 1x1 stride (3,2), 128->24 10x10", 3, 128, 28, 20, 24, 1, 1, P(3, 2, 0, 0, 1, 1, 1), 1, 1},
   };
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) forward_checks(&fwd[i]);
   /* the packed shapes once more in the other orientation, which kernels
@@ -366,6 +379,17 @@ int main(void) {
       forward_checks(&c);
     }
   unsetenv("MD_CONV_TPACK");
+  /* and the strided 1x1 ones on the paths they take with one thread */
+  setenv("MD_CONV_CM", "0", 1);
+  for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
+    if (fwd[i].R == 1 && fwd[i].S == 1 && (fwd[i].p.stride[0] > 1 || fwd[i].p.stride[1] > 1)) {
+      cfg c = fwd[i];
+      char nm[160];
+      snprintf(nm, sizeof nm, "%s (MD_CONV_CM=0)", c.name);
+      c.name = nm;
+      forward_checks(&c);
+    }
+  unsetenv("MD_CONV_CM");
 
   const cfg grads[] = {
       {"plain bias", 2, 2, 4, 4, 3, 3, 3, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
