@@ -3,6 +3,10 @@
 ** on the convolutions of VGG-16 and ResNet-18 for CIFAR (32x32 input, batch
 ** 32), next to BLIS sgemm on a 1024^3 product measured the same way, at 1
 ** and 2 threads.  Each figure is the median of several runs after a warm-up.
+** The last three columns compare each op with sgemm on the same product
+** (the convolution's GEMM as im2col + sgemm would run it, its operands
+** given to BLIS contiguous and row-major): what BLIS itself does on a
+** product of that shape.
 **   build/bench/bench_conv            all shapes, 1 and 2 threads
 **   MD_BLIS_ARCH=3 build/bench/...    the same with BLIS's haswell kernels
 **   BENCH_THREADS=2 ...               one thread count only
@@ -73,11 +77,11 @@ static double median_time(bench_fn fn, void *ctx) {
 
 typedef struct gemm_ctx {
   float *a, *b, *c;
-  int64_t n;
+  int64_t m, n, k;
 } gemm_ctx;
 static void run_gemm(void *p) {
   gemm_ctx *g = p;
-  md_sgemm(0, 0, g->n, g->n, g->n, 1.0f, g->a, g->n, 1, g->b, g->n, 1, 0.0f, g->c, g->n, 1);
+  md_sgemm(0, 0, g->m, g->n, g->k, 1.0f, g->a, g->k, 1, g->b, g->n, 1, 0.0f, g->c, g->n, 1);
 }
 
 typedef struct conv_ctx {
@@ -98,18 +102,22 @@ static void run_conv(void *q) {
   md_release(r);
 }
 
-static double sgemm_gflops(int64_t n) {
-  size_t bytes = sizeof(float) * (size_t)(n * n);
-  gemm_ctx g = {malloc(bytes), malloc(bytes), malloc(bytes), n};
-  for (int64_t i = 0; i < n * n; i++) {
-    g.a[i] = (float)(i % 7) * 0.1f;
-    g.b[i] = (float)(i % 5) * 0.1f;
+/* sgemm's GFLOP/s on C (m x n) = A (m x k) B (k x n), all row-major */
+static double sgemm_gflops(int64_t m, int64_t n, int64_t k) {
+  gemm_ctx g = {malloc(sizeof(float) * (size_t)(m * k)), malloc(sizeof(float) * (size_t)(k * n)),
+                malloc(sizeof(float) * (size_t)(m * n)), m, n, k};
+  if (!g.a || !g.b || !g.c) {
+    fprintf(stderr, "bench_conv: out of memory for a %lldx%lldx%lld product\n", (long long)m, (long long)n,
+            (long long)k);
+    exit(1);
   }
+  for (int64_t i = 0; i < m * k; i++) g.a[i] = (float)(i % 7) * 0.1f;
+  for (int64_t i = 0; i < k * n; i++) g.b[i] = (float)(i % 5) * 0.1f;
   double t = median_time(run_gemm, &g);
   free(g.a);
   free(g.b);
   free(g.c);
-  return 2.0 * n * n * n / t * 1e-9;
+  return 2.0 * m * n * k / t * 1e-9;
 }
 
 /* CPU seconds of the process so far (all threads) */
@@ -122,11 +130,11 @@ static double cpu_seconds(void) {
 static void run_threads(int threads) {
   md_set_num_threads(threads);
   double w0 = now(), c0 = cpu_seconds();
-  double peak = sgemm_gflops(1024);
+  double peak = sgemm_gflops(1024, 1024, 1024);
   printf("\n%s\n", md_blas_info());
   printf("sgemm 1024x1024x1024: %.1f GFLOP/s\n\n", peak);
-  printf("%-7s %-22s %9s %9s %9s   %6s %6s %6s\n", "net", "conv (N=32)", "fwd", "bwd_in", "bwd_w", "fwd%",
-         "in%", "w%");
+  printf("%-7s %-22s %9s %9s %9s   %6s %6s %6s   %6s %6s %6s\n", "net", "conv (N=32)", "fwd", "bwd_in", "bwd_w",
+         "fwd%", "in%", "w%", "fwd%p", "in%p", "w%p");
   double tot_flop = 0, tot_time = 0;
   for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) {
     const shape *s = &SHAPES[i];
@@ -150,8 +158,12 @@ static void run_threads(int threads) {
       tot_flop += flop;
       tot_time += t;
     }
-    printf("%-7s %-22s %9.1f %9.1f %9.1f   %5.0f%% %5.0f%% %5.0f%%\n", s->net, s->name, gf[0], gf[1],
-           gf[2], 100 * gf[0] / peak, 100 * gf[1] / peak, 100 * gf[2] / peak);
+    /* the same products: W col, W^T gy, gy col^T (col: C*R*S x N*Ho*Wo) */
+    const int64_t crs = s->C * s->R * s->R, np = BATCH * Ho * Ho;
+    const double pf[3] = {sgemm_gflops(s->K, np, crs), sgemm_gflops(crs, np, s->K), sgemm_gflops(s->K, crs, np)};
+    printf("%-7s %-22s %9.1f %9.1f %9.1f   %5.0f%% %5.0f%% %5.0f%%   %5.0f%% %5.0f%% %5.0f%%\n", s->net, s->name,
+           gf[0], gf[1], gf[2], 100 * gf[0] / peak, 100 * gf[1] / peak, 100 * gf[2] / peak, 100 * gf[0] / pf[0],
+           100 * gf[1] / pf[1], 100 * gf[2] / pf[2]);
     fflush(stdout);
     md_release(c.x);
     md_release(c.w);
@@ -161,7 +173,7 @@ static void run_threads(int threads) {
          100 * tot_flop / tot_time * 1e-9 / peak);
   /* a run that shared its cores with other processes shows here: sgemm
   ** slower after than before, and less than all of the threads' time */
-  double after = sgemm_gflops(1024);
+  double after = sgemm_gflops(1024, 1024, 1024);
   printf("sgemm again after the convolutions: %.1f GFLOP/s; CPU share %.0f%% of %d thread%s\n", after,
          100 * (cpu_seconds() - c0) / ((now() - w0) * threads), threads, threads == 1 ? "" : "s");
 }
@@ -170,7 +182,8 @@ int main(void) {
   md_init();
   md_manual_seed(1);
   md_set_grad_enabled(0);
-  printf("bench_conv: GFLOP/s = 2*N*K*Ho*Wo*C/g*R*S / median time; %% = of sgemm 1024^3\n");
+  printf("bench_conv: GFLOP/s = 2*N*K*Ho*Wo*C/g*R*S / median time; %% = of sgemm 1024^3; %%p = of sgemm on\n"
+         "the same product (W col, W^T gy, gy col^T with col C*R*S x N*Ho*Wo, contiguous row-major)\n");
   const char *only = getenv("BENCH_THREADS");
   if (only && atoi(only) > 0) {
     run_threads(atoi(only));
