@@ -26,10 +26,11 @@
 ** stride-1 convolution (the forward of gy with the weights transposed and
 ** flipped).  See "packed path".
 **
-** Strided 1x1 convolutions on small maps (the ResNet shortcuts at 4x4 and
-** 8x8 output) run channel-major in some cases: each thread copies runs of
-** whole images into (channels, pixels) form and multiplies them with one
-** sgemm of its own (see "strided 1x1 on small maps").
+** With several threads, the forward and bwd_input of strided 1x1
+** convolutions on small maps (the ResNet shortcuts at 4x4 and 8x8 output)
+** run channel-major: each thread copies runs of whole images into
+** (channels, pixels) form and multiplies them with one sgemm of its own
+** (see "strided 1x1 on small maps").
 **
 ** With several threads, the images (packed: blocks of columns, or for
 ** bwd_weight the rows of the column matrix) are shared out in chunks and
@@ -1798,108 +1799,58 @@ static void cm_scatter(float *t, const float *u, int64_t ld, const float *bias, 
     }
 }
 
-/* xt (L, C), row n*P + oh*Wo + ow <- x[n][c][oh*sh][ow*sw] for all c, for
-** the images of x (N of them): the inputs pixel-major, which makes them
-** the row-major B of gy xs^T that BLIS packs fastest (BLIS on 256 x 128 x
-** 2048: 139 GFLOP/s with B row-major, 92 column-major) */
-static void cm_gather_t(float *xt, const float *x, int64_t N, const geom *g) {
-  const int64_t C = g->C, HW = g->H * g->W, Wo = g->Wo, P = g->Ho * Wo;
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t c0 = 0; c0 < C; c0 += 16) {
-      const int64_t cb = C - c0 < 16 ? C - c0 : 16;
-      const float *s = x + (n * C + c0) * HW;
-      float *d = xt + n * P * C + c0;
-#ifdef __AVX512F__
-      const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                             _mm512_set1_epi32((int)HW));
-      const __mmask16 m = first_lanes(cb);
-      for (int64_t p = 0; p < P; p++) {
-        const float *sp = s + p / Wo * g->sh * g->W + p % Wo * g->sw;
-        _mm512_mask_storeu_ps(d + p * C, m, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, sp, 4));
-      }
-#else
-      for (int64_t p = 0; p < P; p++) {
-        const float *sp = s + p / Wo * g->sh * g->W + p % Wo * g->sw;
-        for (int64_t c = 0; c < cb; c++) d[p * C + c] = sp[c * HW];
-      }
-#endif
-    }
-}
-
-/* whether op 0 (forward), 1 (bwd_input) or 2 (bwd_weight) of a strided
-** 1x1 convolution runs channel-major.  Measured against the other paths
-** (alternating calls, batch 32, P output pixels an image):
-** - forward and bwd_input, 2 threads: 256->512 P=16 +20 % and +31 %,
-**   512->1024 P=16 +6 % and +16 %, 128->256 P=64 bwd_input +19 %,
-**   64->128 P=64 bwd_input +20 %; the forward at P=64 -16 % (the packed
-**   path takes it) and at P=4 -9 %.  At 1 thread the others are as fast or
-**   faster (128->256 P=64 bwd_input -17 %): they copy nothing, and what
-**   this path saves with several threads is their waiting on each other.
-** - bwd_weight, 1 and 2 threads: 128->256 and 256->512 at P=64 +3-6 %
-**   and +11-27 %; P=100 and 144 within 5 %; with 64 inputs (64->128 P=64
-**   -9-19 %), at P=16 (256->512 -10-0 %, 512->1024 -15 %) and at P=256
-**   (pw_bwd_weight: 128->256 -30 %) slower. */
+/* whether a strided 1x1 convolution's forward (op 0) or bwd_input (op 1)
+** runs channel-major: with several threads, forward at 16-63 output
+** pixels an image, bwd_input at up to 64.  Measured against the other
+** paths (2 threads, batch 32): bench_conv run alternately with and without
+** it, 256->512 @8 forward 213 -> 250 GFLOP/s and bwd_input 179 -> 265,
+** 128->256 @16 bwd_input 183 -> 233; alternating calls, 512->1024 @8 +6 %
+** and +16 %, 64->128 @16 bwd_input +20 %; the forward at 8x8 -16 % (the
+** packed path takes it) and at 2x2 -9 %.  At 1 thread the others are as
+** fast or faster (128->256 @16 bwd_input -17 %): they copy nothing, and
+** what this path saves with several threads is their waiting on each
+** other.  bwd_weight this way (the inputs gathered pixel-major, the B
+** layout BLIS packs fastest) was no faster than pw_bwd_weight or the
+** packed path in bench_conv at 1 or 2 threads, and is not done. */
 static int cm_ok(const geom *g, int op) {
   const char *e = getenv("MD_CONV_CM");
   const int64_t P = g->Ho * g->Wo;
-  if ((e && *e == '0') || !is_strided_pointwise(g) || g->G != 1) return 0;
-  if (op == 2) return g->C >= 128 && P >= 64 && P < 128;
-  return g->N >= 2 && md_num_threads_internal() > 1 && !IN_PARALLEL && (op == 0 ? P >= 16 && P < 64 : P <= 64);
+  return !(e && *e == '0') && is_strided_pointwise(g) && g->G == 1 && g->N >= 2 &&
+         md_num_threads_internal() > 1 && !IN_PARALLEL && (op == 0 ? P >= 16 && P < 64 : P <= 64);
 }
 
-/* op 0: y <- conv(a = x, b = w) + bias; 1: gx <- bwd_input(a = gy, b = w);
-** 2: gw <- bwd_weight(a = x, b = gy).  The threads take runs of whole
-** images, each run gathered, multiplied (on the thread: no barriers) and
-** written out in turn (bwd_weight: summed into an accumulator per thread,
-** added up at the end); 0 when out of memory */
-static int cm_conv(int op, float *out, const float *a, const float *b, const float *bias, const geom *g) {
+/* op 0: y <- conv(a = x, w) + bias; 1: gx <- bwd_input(a = gy, w).  The
+** threads take runs of whole images, each run gathered, multiplied (on the
+** thread: no barriers) and written out in turn; 0 when out of memory */
+static int cm_conv(int op, float *out, const float *a, const float *w, const float *bias, const geom *g) {
   const int64_t N = g->N, C = g->C, K = g->K, P = g->Ho * g->Wo, HW = g->H * g->W;
-  if (N == 0) { /* an empty batch: gw is zero */
-    if (op == 2) memset(out, 0, sizeof(float) * (size_t)(K * C));
-    return 1;
-  }
-  const int nthr = IN_PARALLEL ? 1 : md_num_threads_internal(), nt = nthr < N ? nthr : (int)N;
+  const int nthr = md_num_threads_internal(), nt = nthr < N ? nthr : (int)N;
   /* runs of up to 1024 columns (measured flat from 512 to 4096), evenly
   ** over the threads */
   int64_t ipr = (N + nt - 1) / nt, cap = 1024 / P > 0 ? 1024 / P : 1;
   ipr = ipr < cap ? ipr : cap;
-  const int64_t nrun = (N + ipr - 1) / ipr, ld = ipr * P;
-  const int64_t slice = (C + K) * ld + (op == 2 ? K * C : 0) + MD_UKR_SLACK;
+  const int64_t nrun = (N + ipr - 1) / ipr, ld = ipr * P, slice = (C + K) * ld + MD_UKR_SLACK;
   float *buf = md_alloc(sizeof(float) * (size_t)(slice * nt));
   if (!buf) {
-    md_set_error("%s: out of memory", op == 0 ? "conv2d" : op == 1 ? "conv2d_bwd_input" : "conv2d_bwd_weight");
+    md_set_error("%s: out of memory", op == 0 ? "conv2d" : "conv2d_bwd_input");
     return 0;
   }
-  if (op == 2) /* the accumulators, all of them: the team may have fewer threads than asked */
-    for (int t = 0; t < nt; t++) memset(buf + t * slice + (C + K) * ld, 0, sizeof(float) * (size_t)(K * C));
-#pragma omp parallel num_threads(nt) if (nt > 1)
+#pragma omp parallel num_threads(nt)
   {
     int tid = thread_id(), nth = team_size();
     float *xs = buf + tid * slice, *ys = xs + C * ld; /* (C, ld) and (K, ld) */
     const int64_t r1 = nrun * (tid + 1) / nth;
     for (int64_t r = nrun * tid / nth; r < r1; r++) {
       const int64_t n0 = r * ipr, nn = N - n0 < ipr ? N - n0 : ipr;
-      if (op == 2) { /* acc (K, C) += gys (K, ld) xt (ld, C), xt in xs */
-        cm_gather_t(xs, a + n0 * C * HW, nn, g);
-        cm_gather(ys, ld, b + n0 * K * P, nn, K, g->Ho, g->Wo, g->Ho, g->Wo, 1, 1);
-        md_sgemm_1t(K, C, nn * P, 1.0f, ys, ld, 1, xs, C, 1, 1.0f, ys + K * ld, C, 1);
-      } else if (op == 0) {
+      if (op == 0) {
         cm_gather(xs, ld, a + n0 * C * HW, nn, C, g->H, g->W, g->Ho, g->Wo, g->sh, g->sw);
-        md_sgemm_1t(K, nn * P, C, 1.0f, b, C, 1, xs, ld, 1, 0.0f, ys, ld, 1); /* w xs */
+        md_sgemm_1t(K, nn * P, C, 1.0f, w, C, 1, xs, ld, 1, 0.0f, ys, ld, 1); /* w xs */
         cm_scatter(out + n0 * K * P, ys, ld, bias, nn, K, g->Ho, g->Wo, g->Ho, g->Wo, 1, 1);
       } else {
         cm_gather(ys, ld, a + n0 * K * P, nn, K, g->Ho, g->Wo, g->Ho, g->Wo, 1, 1);
-        md_sgemm_1t(C, nn * P, K, 1.0f, b, 1, C, ys, ld, 1, 0.0f, xs, ld, 1); /* w^T gys */
+        md_sgemm_1t(C, nn * P, K, 1.0f, w, 1, C, ys, ld, 1, 0.0f, xs, ld, 1); /* w^T gys */
         cm_scatter(out + n0 * C * HW, xs, ld, NULL, nn, C, g->H, g->W, g->Ho, g->Wo, g->sh, g->sw);
       }
-    }
-  }
-  if (op == 2) { /* gw <- the sum of the threads' accumulators */
-#pragma omp parallel for schedule(static) if (PAR_IF(K * C * nt))
-    for (int64_t i = 0; i < K * C; i++) {
-      float v = 0.0f;
-      for (int t = 0; t < nt; t++) v += buf[t * slice + (C + K) * ld + i];
-      out[i] = v;
     }
   }
   md_free(buf);
@@ -2132,7 +2083,6 @@ static int conv_bwd_weight(float *gw, const float *x, const float *gy, const geo
     dw_bwd_weight(gw, x, gy, g);
     return 1;
   }
-  if (cm_ok(g, 2)) return cm_conv(2, gw, x, gy, NULL, g);
 #ifdef __AVX512F__
   if (pw_ok(g)) return pw_bwd_weight(gw, x, gy, g);
 #endif
