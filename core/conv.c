@@ -1802,16 +1802,17 @@ static void cm_scatter(float *t, const float *u, int64_t ld, const float *bias, 
 /* whether a strided 1x1 convolution's forward (op 0) or bwd_input (op 1)
 ** runs channel-major: with several threads, forward at 16-63 output
 ** pixels an image, bwd_input at up to 64.  Measured against the other
-** paths (2 threads, batch 32): bench_conv run alternately with and without
-** it, 256->512 @8 forward 213 -> 250 GFLOP/s and bwd_input 179 -> 265,
-** 128->256 @16 bwd_input 183 -> 233; alternating calls, 512->1024 @8 +6 %
-** and +16 %, 64->128 @16 bwd_input +20 %; the forward at 8x8 -16 % (the
-** packed path takes it) and at 2x2 -9 %.  At 1 thread the others are as
-** fast or faster (128->256 @16 bwd_input -17 %): they copy nothing, and
-** what this path saves with several threads is their waiting on each
-** other.  bwd_weight this way (the inputs gathered pixel-major, the B
-** layout BLIS packs fastest) was no faster than pw_bwd_weight or the
-** packed path in bench_conv at 1 or 2 threads, and is not done. */
+** paths at 2 threads, batch 32, in separate processes run alternately
+** (alternating calls in one process flattered whichever path ran after
+** the other, by up to 2x): 256->512 @8 forward 200-213 -> 242-250 GFLOP/s
+** and bwd_input 175-179 -> 242-265 (bench_conv), 512->1024 @8 +10 % and
+** +22-30 %, 128->256 @16 bwd_input 183-186 -> 233-235 (bench_conv); at
+** 8x8 256->512 bwd_input within 4 %, 64->128 -5 %.  At 1 thread the
+** others are as fast or faster: they copy nothing, and what this path
+** saves with several threads is their waiting on each other.  bwd_weight
+** this way (the inputs gathered pixel-major, the B layout BLIS packs
+** fastest) was no faster than pw_bwd_weight or the packed path in
+** bench_conv at 1 or 2 threads, and is not done. */
 static int cm_ok(const geom *g, int op) {
   const char *e = getenv("MD_CONV_CM");
   const int64_t P = g->Ho * g->Wo;
