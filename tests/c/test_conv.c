@@ -121,6 +121,27 @@ static void forward_checks(const cfg *c) {
 /* }====================================================== */
 
 /* {====================================================== derivatives */
+/* forward_checks of the configurations pick selects, with the
+** environment variable var set to 0 (a path switched off) */
+static void rerun_with(const char *var, const cfg *cs, size_t n, int (*pick)(const cfg *)) {
+  setenv(var, "0", 1);
+  for (size_t i = 0; i < n; i++)
+    if (pick(&cs[i])) {
+      cfg c = cs[i];
+      char nm[160];
+      snprintf(nm, sizeof nm, "%s (%s=0)", c.name, var);
+      c.name = nm;
+      forward_checks(&c);
+    }
+  unsetenv(var);
+}
+static int is_packed_cfg(const cfg *c) {
+  return !strncmp(c->name, "packed", 6) || !strncmp(c->name, "transposed", 10);
+}
+static int is_strided_1x1_cfg(const cfg *c) {
+  return c->R == 1 && c->S == 1 && (c->p.stride[0] > 1 || c->p.stride[1] > 1);
+}
+
 typedef struct gcfg {
   md_conv_params p;
   int64_t H, W, R, S;
@@ -365,27 +386,9 @@ int main(void) {
   for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++) forward_checks(&fwd[i]);
   /* the packed shapes once more in the other orientation, which kernels
   ** that store C by rows (haswell) always take */
-  setenv("MD_CONV_TPACK", "0", 1);
-  for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
-    if (!strncmp(fwd[i].name, "packed", 6) || !strncmp(fwd[i].name, "transposed", 10)) {
-      cfg c = fwd[i];
-      char nm[160];
-      snprintf(nm, sizeof nm, "%s (MD_CONV_TPACK=0)", c.name);
-      c.name = nm;
-      forward_checks(&c);
-    }
-  unsetenv("MD_CONV_TPACK");
+  rerun_with("MD_CONV_TPACK", fwd, sizeof fwd / sizeof *fwd, is_packed_cfg);
   /* and the strided 1x1 ones on the paths they take with one thread */
-  setenv("MD_CONV_CM", "0", 1);
-  for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
-    if (fwd[i].R == 1 && fwd[i].S == 1 && (fwd[i].p.stride[0] > 1 || fwd[i].p.stride[1] > 1)) {
-      cfg c = fwd[i];
-      char nm[160];
-      snprintf(nm, sizeof nm, "%s (MD_CONV_CM=0)", c.name);
-      c.name = nm;
-      forward_checks(&c);
-    }
-  unsetenv("MD_CONV_CM");
+  rerun_with("MD_CONV_CM", fwd, sizeof fwd / sizeof *fwd, is_strided_1x1_cfg);
 
   const cfg grads[] = {
       {"plain bias", 2, 2, 4, 4, 3, 3, 3, P(1, 1, 0, 0, 1, 1, 1), 1, 0},
