@@ -412,6 +412,23 @@ static void transpose(float *dst, const float *src, int64_t rows, int64_t cols, 
 ** chunks of images (all the row blocks of an image go to one thread, so
 ** col2im never has two threads adding to the same rows). */
 
+/* the calling thread's number in its OpenMP team (0 outside one) */
+static int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+/* the size of the calling thread's team (1 outside one) */
+static int team_size(void) {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 typedef struct job job;
 /* process block b with scratch memory scr of thread tid */
 typedef void (*block_fn)(const job *jb, const block *b, float *scr, int tid);
@@ -423,6 +440,7 @@ struct job {
   int one_thread_gemm; /* blocks in parallel: every GEMM on one thread */
   int direct;          /* bwd_weight: accumulate straight into out */
   int *started;        /* bwd_weight: thread tid's accumulator holds a sum */
+  int fixed_split;     /* blocks in parallel: each thread a fixed run of chunks */
   float *scratch;      /* one slice of `slice` floats per thread */
   int64_t slice;
   int nthr;
@@ -482,13 +500,24 @@ static int run_blocks(job *jb, block_fn fn, int64_t slice) {
     if (jb->scratch) md_set_error("conv2d: out of memory");
     return 0;
   }
-  if (jb->one_thread_gemm) {
+  if (jb->one_thread_gemm && jb->fixed_split) {
+    /* each thread sums a fixed run of chunks, in order: the same sums
+    ** on every call (with chunks handed out as threads come free, which
+    ** balances better, a thread's accumulator got a different set each
+    ** time and bwd_weight differed from call to call in the last bits) */
+#pragma omp parallel num_threads(nthr)
+    {
+      const int tid = thread_id(), nth = team_size();
+      for (int64_t ch = nch * tid / nth; ch < nch * (tid + 1) / nth; ch++)
+        for (int64_t rb = 0; rb < nrb; rb++) {
+          block b = block_at(pl, g, ch, rb);
+          fn(jb, &b, jb->scratch + tid * slice, tid);
+        }
+    }
+  } else if (jb->one_thread_gemm) {
 #pragma omp parallel for schedule(dynamic) num_threads(nthr)
     for (int64_t ch = 0; ch < nch; ch++) {
-      int tid = 0;
-#ifdef _OPENMP
-      tid = omp_get_thread_num();
-#endif
+      int tid = thread_id();
       for (int64_t rb = 0; rb < nrb; rb++) {
         block b = block_at(pl, g, ch, rb);
         fn(jb, &b, jb->scratch + tid * slice, tid);
@@ -653,6 +682,7 @@ static int gemm_bwd_weight(float *gw, const float *x, const float *gy, const geo
   /* one accumulator per thread unless the GEMMs are BLIS-threaded and
   ** gw can take the sum as it is */
   jb.direct = !tr && !blocks_in_parallel(&jb.pl, g);
+  jb.fixed_split = 1;
   if (!run_blocks(&jb, bwd_weight_block, (CRS + K) * jb.pl.maxcol + (jb.direct ? 0 : n))) {
     end_job(&jb);
     return 0;
@@ -740,23 +770,6 @@ static inline __m512 load_lanes(__m512 v, uint32_t m, const float *p, int64_t sw
 static void tap_offsets(int64_t *off, const geom *g) {
   for (int64_t r = 0; r < g->R; r++)
     for (int64_t s = 0; s < g->S; s++) off[r * g->S + s] = r * g->dh * g->W + s * g->dw;
-}
-
-/* the calling thread's number in its OpenMP team (0 outside one) */
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-/* the size of the calling thread's team (1 outside one) */
-static int team_size(void) {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
 }
 
 typedef struct pconv {

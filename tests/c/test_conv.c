@@ -268,6 +268,25 @@ static void error_checks(void) {
   for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) md_release(ts[i]);
 }
 
+/* bwd_weight with chunks of images shared out among the threads, an
+** accumulator each: the same bits on every call (128 -> 128 at 7x7 takes
+** the im2col path, 64 images in chunks of 9) */
+static void repeatable_checks(void) {
+  md_tensor *x = rnd(4, (const int64_t[]){64, 128, 7, 7}), *gy = rnd(4, (const int64_t[]){64, 128, 7, 7});
+  md_conv_params p = P(1, 1, 1, 1, 1, 1, 1);
+  md_tensor *a = md_conv2d_bwd_weight(x, gy, 3, 3, p);
+  int same = a != NULL;
+  for (int i = 0; same && i < 10; i++) {
+    md_tensor *b = md_conv2d_bwd_weight(x, gy, 3, 3, p);
+    same = b && !memcmp(a->data, b->data, sizeof(float) * 128 * 128 * 9);
+    md_release(b);
+  }
+  CHECK(same, "bwd_weight over chunks on 2 threads: the same bits on 10 more calls");
+  md_release(a);
+  md_release(x);
+  md_release(gy);
+}
+
 /* an empty batch: an empty output, and a zero weight gradient, on both
 ** the packed path (16 -> 32 channels at 9x9) and the im2col path (3 -> 4) */
 static void empty_batch_checks(void) {
@@ -403,6 +422,7 @@ int main(void) {
   autograd_checks();
   error_checks();
   empty_batch_checks();
+  repeatable_checks();
   CHECK(md_tensors_alive() == 0, "no tensors leaked");
   return summary();
 }
