@@ -1284,7 +1284,13 @@ static int t_newindex(lua_State *L) {
 /* }====================================================== */
 
 /* {====================================================== I/O, misc */
-/* save(path, {name = tensor, ...}): safetensors, atomically (temp + rename) */
+static int named_cmp(const void *a, const void *b) {
+  return strcmp(((const md_named *)a)->name, ((const md_named *)b)->name);
+}
+
+/* save(path, {name = tensor, ...}): safetensors, atomically (temp + rename),
+** the tensors in the order of their names (a table's own order changes
+** from run to run: the same model would give files that differ) */
 static int l_save(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -1305,6 +1311,7 @@ static int l_save(lua_State *L) {
     k++;
     lua_pop(L, 1);
   }
+  qsort(items, (size_t)n, sizeof *items, named_cmp);
   if (md_safetensors_save(path, n, items) != MD_OK) return fail(L);
   return 0;
 }

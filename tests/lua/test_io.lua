@@ -54,6 +54,16 @@ T.run("round trips", function()
   T.close(l.w, w, 0, 0, "a tensor that requires grad saves its values")
   T.check(l.w:is_leaf() and (l.w * 1):grad_fn() == nil, "loaded tensors do not require grad")
   T.close(l['odd "name"\\ é/\t'], { 1 }, 0, 0, "a name with JSON escapes and UTF-8")
+  -- the same tensors in tables filled in other orders: the same bytes
+  local t1, t2 = {}, {}
+  for k = 1, 40 do t1["t" .. k] = tensor { k } end
+  for k = 40, 1, -1 do t2["t" .. k] = tensor { k } end
+  md.save(dir .. "/o1.safetensors", t1)
+  md.save(dir .. "/o2.safetensors", t2)
+  local b1 = readfile(dir .. "/o1.safetensors")
+  T.check(b1 == readfile(dir .. "/o2.safetensors"), "tensors saved in name order: same tables, same bytes")
+  T.check(b1:find('"t1"', 1, true) < b1:find('"t10"', 1, true) and b1:find('"t10"', 1, true) < b1:find('"t2"', 1, true),
+    "names in byte order in the header")
   -- an empty table saves an empty file that loads as an empty table
   md.save(dir .. "/none.safetensors", {})
   T.check(next(md.load(dir .. "/none.safetensors")) == nil, "save{} / load -> {}")
