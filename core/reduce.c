@@ -60,20 +60,29 @@ static int sum_kernel(float *out, const float *x, int nd, const int64_t *shape, 
   if (last_red) {
     /* one output per kept combination: sum nro runs of length L */
     if (nko == 1) {
-      double acc = 0;
-      if (nro == 1) {
-        const float *p = x + ro[0];
-#pragma omp parallel for reduction(+ : acc) if (total >= MD_PAR_MIN)
-        for (int64_t j = 0; j < L; j++) acc += p[j];
-      } else {
-#pragma omp parallel for reduction(+ : acc) if (total >= MD_PAR_MIN)
-        for (int64_t r = 0; r < nro; r++) {
-          const float *p = x + ro[r];
-          float a = 0;
-          for (int64_t j = 0; j < L; j++) a += p[j];
-          acc += a;
-        }
+      /* NPART fixed parts (of the elements, or of the runs), summed in
+      ** parallel and added in order: the same bits for any number of
+      ** threads (an OpenMP reduction adds the threads' sums in the order
+      ** they finish) */
+      enum { NPART = 16 };
+      double part[NPART];
+      const int64_t n = nro == 1 ? L : nro;
+#pragma omp parallel for schedule(static) if (total >= MD_PAR_MIN)
+      for (int q = 0; q < NPART; q++) {
+        double acc = 0;
+        for (int64_t i = n * q / NPART; i < n * (q + 1) / NPART; i++)
+          if (nro == 1) {
+            acc += x[ro[0] + i];
+          } else {
+            const float *p = x + ro[i];
+            float a = 0;
+            for (int64_t j = 0; j < L; j++) a += p[j];
+            acc += a;
+          }
+        part[q] = acc;
       }
+      double acc = 0;
+      for (int q = 0; q < NPART; q++) acc += part[q];
       out[0] = (float)acc;
     } else {
 #pragma omp parallel for if (total >= MD_PAR_MIN) schedule(static)

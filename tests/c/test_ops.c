@@ -311,6 +311,28 @@ static void test_engine(void) {
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) md_release(all[i]);
 }
 
+/* a full sum, large enough to run in parallel, gives the same bits on 1,
+** 2, 3 and 4 threads, and matches a double-precision sum */
+static void test_sum_threads(void) {
+  md_tensor *x = md_randn(2, (const int64_t[]){3, 200000});
+  float got[4];
+  for (int t = 1; t <= 4; t++) {
+    md_set_num_threads(t);
+    md_tensor *s = md_sum(x, 0, NULL, 0);
+    got[t - 1] = s ? md_get(s, 0) : NAN;
+    md_release(s);
+  }
+  md_set_num_threads(1);
+  double ref = 0;
+  const float *p = x->data;
+  for (int64_t i = 0; i < 600000; i++) ref += p[i];
+  CHECK(!memcmp(got, got + 1, sizeof(float)) && !memcmp(got, got + 2, sizeof(float)) &&
+            !memcmp(got, got + 3, sizeof(float)),
+        "sum of 600000: the same bits on 1-4 threads");
+  CHECK(fabs(got[0] - ref) <= 1e-6 * (fabs(ref) + 600000 * 1e-3), "sum of 600000 = the double sum");
+  md_release(x);
+}
+
 static void test_errors(void) {
   md_tensor *a = md_zeros(NSH(2, 3)), *b = md_zeros(NSH(4)), *i = md_from_i64(NSH(2, 1), (int64_t[]){0, 7});
   CHECK_ERR(md_add(a, b), "cannot be broadcast", "add: incompatible shapes");
@@ -338,6 +360,7 @@ int main(void) {
   test_forward_values();
   test_grads();
   test_engine();
+  test_sum_threads();
   test_errors();
   CHECK(md_tensors_alive() == 0, "every tensor freed");
   if (md_tensors_alive()) printf("  %zu tensors alive\n", md_tensors_alive());
