@@ -52,13 +52,17 @@ static int cmp_d(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* the median time of fn(ctx) over 5..15 runs (about 0.2 s) after two
-** warm-ups (first touch of the buffers, BLIS's packing memory: the first
-** calls can take 20x longer, and must not decide the number of runs) */
+/* the median time of fn(ctx) over 5..15 runs (about 0.2 s) after 8
+** warm-up calls (fewer if they take over 0.3 s, at least 2): first touch
+** of the buffers, BLIS's packing memory, and the allocator, which took 5-6
+** calls of an op with a 4 MB output before it stopped faulting the
+** output's pages in afresh (1024 page faults a call, each such call 10-20x
+** slower; seen with one op alone, BENCH_ONLY).  The warm-up calls must not
+** decide the number of runs */
 typedef void (*bench_fn)(void *ctx);
 static double median_time(bench_fn fn, void *ctx) {
-  fn(ctx);
-  fn(ctx);
+  double w0 = now();
+  for (int i = 0; i < 8 && (i < 2 || now() - w0 < 0.3); i++) fn(ctx);
   double t0 = now();
   fn(ctx);
   double first = now() - t0;
