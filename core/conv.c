@@ -1774,41 +1774,30 @@ static int sub_bwd_input(float *gx, const float *gy, const float *w, const geom 
 ** out, spreading it for bwd_input.  The copies move (C + K) floats a pixel,
 ** against C * K multiply-adds. */
 
-/* u (planes, ld) <- t (N, planes, H, W) at every sh-th row and sw-th
-** column from the top left, Ho x Wo of them an image: image n's at u +
-** n*Ho*Wo */
-static void cm_gather(float *u, int64_t ld, const float *t, int64_t N, int64_t planes, int64_t H, int64_t W,
-                      int64_t Ho, int64_t Wo, int64_t sh, int64_t sw) {
-  const int64_t P = Ho * Wo;
+/* xs (C, ld) <- x (N, C, H, W) at every sh-th row and sw-th column from the
+** top left (g's output pixels), image n's at xs + n*Ho*Wo */
+static void cm_subsample(float *xs, int64_t ld, const float *x, int64_t N, const geom *g) {
+  const int64_t C = g->C, Ho = g->Ho, Wo = g->Wo, P = Ho * Wo;
   for (int64_t n = 0; n < N; n++)
-    for (int64_t pl = 0; pl < planes; pl++) {
-      const float *s = t + (n * planes + pl) * H * W;
-      float *d = u + pl * ld + n * P;
-      if (sh == 1 && sw == 1 && H == Ho && W == Wo)
-        for (int64_t p = 0; p < P; p++) d[p] = s[p];
-      else
-        for (int64_t oh = 0; oh < Ho; oh++)
-          for (int64_t ow = 0; ow < Wo; ow++) d[oh * Wo + ow] = s[oh * sh * W + ow * sw];
+    for (int64_t c = 0; c < C; c++) {
+      const float *s = x + (n * C + c) * g->H * g->W;
+      float *d = xs + c * ld + n * P;
+      for (int64_t oh = 0; oh < Ho; oh++)
+        for (int64_t ow = 0; ow < Wo; ow++) d[oh * Wo + ow] = s[oh * g->sh * g->W + ow * g->sw];
     }
 }
 
-/* t (N, planes, H, W) <- u (planes, ld) (+ bias[plane] when bias) at every
-** sh-th row and sw-th column, zeros between; image n's at u + n*Ho*Wo */
-static void cm_scatter(float *t, const float *u, int64_t ld, const float *bias, int64_t N, int64_t planes,
-                       int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t sh, int64_t sw) {
-  const int64_t P = Ho * Wo;
+/* gx (N, C, H, W) <- xs (C, ld) at every sh-th row and sw-th column, zeros
+** between (the adjoint of cm_subsample) */
+static void cm_spread(float *gx, const float *xs, int64_t ld, int64_t N, const geom *g) {
+  const int64_t C = g->C, Ho = g->Ho, Wo = g->Wo, P = Ho * Wo;
   for (int64_t n = 0; n < N; n++)
-    for (int64_t pl = 0; pl < planes; pl++) {
-      float *d = t + (n * planes + pl) * H * W;
-      const float *s = u + pl * ld + n * P;
-      const float b = bias ? bias[pl] : 0.0f;
-      if (sh == 1 && sw == 1 && H == Ho && W == Wo) {
-        for (int64_t p = 0; p < P; p++) d[p] = s[p] + b;
-        continue;
-      }
-      memset(d, 0, sizeof(float) * (size_t)(H * W));
+    for (int64_t c = 0; c < C; c++) {
+      float *d = gx + (n * C + c) * g->H * g->W;
+      const float *s = xs + c * ld + n * P;
+      memset(d, 0, sizeof(float) * (size_t)(g->H * g->W));
       for (int64_t oh = 0; oh < Ho; oh++)
-        for (int64_t ow = 0; ow < Wo; ow++) d[oh * sh * W + ow * sw] = s[oh * Wo + ow] + b;
+        for (int64_t ow = 0; ow < Wo; ow++) d[oh * g->sh * g->W + ow * g->sw] = s[oh * Wo + ow];
     }
 }
 
@@ -1843,7 +1832,7 @@ static int cm_conv(int op, float *out, const float *a, const float *w, const flo
   ** over the threads */
   int64_t ipr = (N + nt - 1) / nt, cap = 1024 / P > 0 ? 1024 / P : 1;
   ipr = ipr < cap ? ipr : cap;
-  const int64_t nrun = (N + ipr - 1) / ipr, ld = ipr * P, slice = (C + K) * ld + MD_UKR_SLACK;
+  const int64_t nrun = (N + ipr - 1) / ipr, slice = (C + K) * ipr * P + MD_UKR_SLACK;
   float *buf = md_alloc(sizeof(float) * (size_t)(slice * nt));
   if (!buf) {
     md_set_error("%s: out of memory", op == 0 ? "conv2d" : "conv2d_bwd_input");
@@ -1852,18 +1841,19 @@ static int cm_conv(int op, float *out, const float *a, const float *w, const flo
 #pragma omp parallel num_threads(nt)
   {
     int tid = thread_id(), nth = team_size();
-    float *xs = buf + tid * slice, *ys = xs + C * ld; /* (C, ld) and (K, ld) */
+    float *xs = buf + tid * slice, *ys = xs + C * ipr * P; /* (C, ld) and (K, ld) */
     const int64_t r1 = nrun * (tid + 1) / nth;
     for (int64_t r = nrun * tid / nth; r < r1; r++) {
-      const int64_t n0 = r * ipr, nn = N - n0 < ipr ? N - n0 : ipr;
+      const int64_t n0 = r * ipr, nn = N - n0 < ipr ? N - n0 : ipr, ld = nn * P;
+      const block bk = {n0, nn, 0, g->Ho, 0, P, ld}; /* whole images: the output side is (K, ld) */
       if (op == 0) {
-        cm_gather(xs, ld, a + n0 * C * HW, nn, C, g->H, g->W, g->Ho, g->Wo, g->sh, g->sw);
-        md_sgemm_1t(K, nn * P, C, 1.0f, w, C, 1, xs, ld, 1, 0.0f, ys, ld, 1); /* w xs */
-        cm_scatter(out + n0 * K * P, ys, ld, bias, nn, K, g->Ho, g->Wo, g->Ho, g->Wo, 1, 1);
+        cm_subsample(xs, ld, a + n0 * C * HW, nn, g);
+        md_sgemm_1t(K, ld, C, 1.0f, w, C, 1, xs, ld, 1, 0.0f, ys, ld, 1); /* w xs */
+        scatter_block(out, ys, bias, &bk, K, P);
       } else {
-        cm_gather(ys, ld, a + n0 * K * P, nn, K, g->Ho, g->Wo, g->Ho, g->Wo, 1, 1);
-        md_sgemm_1t(C, nn * P, K, 1.0f, w, 1, C, ys, ld, 1, 0.0f, xs, ld, 1); /* w^T gys */
-        cm_scatter(out + n0 * C * HW, xs, ld, NULL, nn, C, g->H, g->W, g->Ho, g->Wo, g->sh, g->sw);
+        gather_block(ys, a, &bk, K, P);
+        md_sgemm_1t(C, ld, K, 1.0f, w, 1, C, ys, ld, 1, 0.0f, xs, ld, 1); /* w^T gys */
+        cm_spread(out + n0 * C * HW, xs, ld, nn, g);
       }
     }
   }
