@@ -1895,11 +1895,24 @@ static inline __attribute__((always_inline)) __m512 hsum16(const __m512 v[16]) {
   return _mm512_permutexvar_ps(ix, z);
 }
 
-/* a run of pixels of one image within a chunk: gy's row 0 at gy + g, xs's
-** (the gathered inputs') at x + c*ld + xo, len pixels */
+/* a run of pixels of one image within a chunk: pixels p .. p+len-1 of
+** image img, gathered to xs + c*ld + xo (each run padded to 16) */
 typedef struct pwseg {
-  int64_t g, xo, len;
+  int64_t img, p, xo, len;
 } pwseg;
+
+/* seg <- the runs of the pixels q0 .. q0+n-1 of a batch of images of P
+** pixels, as pw_gather lays them out; returns their number */
+static int pw_segments(pwseg *seg, int64_t q0, int64_t n, int64_t P) {
+  int nseg = 0;
+  for (int64_t q = q0, xo = 0; q < q0 + n; nseg++) {
+    int64_t p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
+    seg[nseg] = (pwseg){q / P, p, xo, len};
+    xo += (len + 15) / 16 * 16;
+    q += len;
+  }
+  return nseg;
+}
 
 /* acc (32 floats) += the PW_K x 4 block of sums over the runs' pixels of
 ** gy rows k0.. (rows past K read the last one, their sums not kept) times
@@ -1922,7 +1935,7 @@ static void pw_block(float *acc, const float *gy, const float *xs, int64_t ld, c
 #pragma GCC unroll 32
   for (int i = 0; i < 32; i++) v[i] = _mm512_setzero_ps();
   for (int s = 0; s < nseg; s++) {
-    const float *gb = gy + seg[s].g;
+    const float *gb = gy + seg[s].img * g->K * P + seg[s].p;
     const int64_t xo = seg[s].xo, len = seg[s].len;
     for (int64_t p = 0; p < len; p += 16) {
       const __mmask16 m = first_lanes(len - p);
@@ -1947,17 +1960,16 @@ static void pw_block(float *acc, const float *gy, const float *xs, int64_t ld, c
   _mm512_store_ps(acc + 16, _mm512_add_ps(_mm512_load_ps(acc + 16), hsum16(v + 16)));
 }
 
-/* xs (C rows at xs + c*ld) <- x's inputs of the output pixels q0 ..
-** q0+n-1 of the batch, image by image, each image's run padded with zeros
-** to 16 */
-static void pw_gather(float *xs, int64_t ld, const float *x, const geom *g, int64_t q0, int64_t n) {
-  const int64_t P = g->Ho * g->Wo, HW = g->H * g->W;
+/* xs (C rows at xs + c*ld) <- x's inputs of the output pixels in the runs
+** seg (pw_segments), each run padded with zeros to 16 */
+static void pw_gather(float *xs, int64_t ld, const float *x, const geom *g, const pwseg *seg, int nseg) {
+  const int64_t HW = g->H * g->W;
   const int strided = g->sh != 1 || g->sw != 1;
-  for (int64_t c = 0; c < g->C; c++) {
-    float *o = xs + c * ld;
-    for (int64_t q = q0; q < q0 + n;) {
-      int64_t img = q / P, p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
-      const float *pln = x + (img * g->C + c) * HW;
+  for (int64_t c = 0; c < g->C; c++)
+    for (int s = 0; s < nseg; s++) {
+      const int64_t p = seg[s].p, len = seg[s].len;
+      const float *pln = x + (seg[s].img * g->C + c) * HW;
+      float *o = xs + c * ld + seg[s].xo;
       if (!strided) {
         for (int64_t i = 0; i < len; i += 16) /* the last vector's tail: zeros */
           _mm512_store_ps(o + i, _mm512_maskz_loadu_ps(first_lanes(len - i), pln + p + i));
@@ -1978,10 +1990,7 @@ static void pw_gather(float *xs, int64_t ld, const float *x, const geom *g, int6
         }
         for (; (e - o) % 16; e++) *e = 0.0f;
       }
-      o += (len + 15) / 16 * 16;
-      q += len;
     }
-  }
 }
 
 static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom *g) {
@@ -2018,14 +2027,8 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
     for (int64_t ch = nch * tid / nth; ch < ch1; ch++) {
       int64_t q0 = ch * pc, n = ncol - q0 < pc ? ncol - q0 : pc;
       int64_t nn = ch + 1 < ch1 ? (ncol - q0 - n < pc ? ncol - q0 - n : pc) : 0; /* the next chunk's */
-      pw_gather(xs, ld, x, g, q0, n);
-      int nseg = 0;
-      for (int64_t q = q0, xo = 0; q < q0 + n; nseg++) { /* the images' runs, as pw_gather laid them out */
-        int64_t img = q / P, p = q % P, len = P - p < q0 + n - q ? P - p : q0 + n - q;
-        seg[nseg] = (pwseg){img * K * P + p, xo, len};
-        xo += (len + 15) / 16 * 16;
-        q += len;
-      }
+      const int nseg = pw_segments(seg, q0, n, P);
+      pw_gather(xs, ld, x, g, seg, nseg);
       for (int64_t i = 0; i < kb; i++) {
         /* while this block runs: the next rows of gy, and a share of the
         ** next chunk's x (the loads stalled on memory without) */
