@@ -279,6 +279,13 @@ static void fresh_rows(int64_t *lo, int64_t *hi, const block *b, const geom *g) 
   *hi = h < *lo ? *lo : h > g->H ? g->H : h;
 }
 
+/* zero the rows lo .. hi-1 of plane c of block b's images of x */
+static void zero_rows(float *x, const block *b, const geom *g, int64_t c, int64_t lo, int64_t hi) {
+  for (int64_t j = 0; j < b->nb && hi > lo; j++)
+    memset(x + ((b->n0 + j) * g->C + c) * g->H * g->W + lo * g->W, 0,
+           sizeof(float) * (size_t)((hi - lo) * g->W));
+}
+
 /* x (N,C,H,W) <- col2im(col (C*R*S, ncol)) for block b: the adjoint of
 ** im2col, every column entry added back where it was read from, into the
 ** rows earlier blocks left (fresh_rows: zeroed here, a channel at a time,
@@ -293,9 +300,6 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
   const int64_t ncol = b->ncol;
   int64_t zlo, zhi;
   fresh_rows(&zlo, &zhi, b, g);
-#define ZERO_ROWS(c)                                                                                   \
-  for (int64_t j_ = 0; j_ < b->nb; j_++)                                                               \
-    if (zhi > zlo) memset(x + ((b->n0 + j_) * C + (c)) * H * W + zlo * W, 0, sizeof(float) * (size_t)((zhi - zlo) * W));
   if (pl->tab && g->Ho * Wo <= 8) {
     /* tiny maps: through the table, image by image.  Row by row (below),
     ** each add went to another image, 4 KB apart from the one before with
@@ -305,7 +309,7 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
     const int64_t P = g->Ho * Wo, RS = R * S;
 #pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
     for (int64_t c = 0; c < C; c++) {
-      ZERO_ROWS(c)
+      zero_rows(x, b, g, c, zlo, zhi);
       for (int64_t j = 0; j < b->nb; j++) {
         /* the table's offsets of image j, counted from x[n0 + j, c] */
         float *xj = x + ((b->n0 + j) * C + c) * H * W - j * C * H * W;
@@ -322,7 +326,7 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
   if (pl->tab) { /* narrow maps: one long scatter per row, to distinct elements */
 #pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
     for (int64_t c = 0; c < C; c++) {
-      ZERO_ROWS(c)
+      zero_rows(x, b, g, c, zlo, zhi);
       float *xc = x + (b->n0 * C + c) * H * W;
       for (int64_t rs = 0; rs < R * S; rs++) {
         const int64_t *t = pl->tab + rs * pl->maxcol;
@@ -335,7 +339,7 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
   }
 #pragma omp parallel for schedule(static) if (PAR_IF(C * R * S * ncol))
   for (int64_t c = 0; c < C; c++) {
-    ZERO_ROWS(c)
+    zero_rows(x, b, g, c, zlo, zhi);
     for (int64_t r = 0; r < R; r++)
       for (int64_t s = 0; s < S; s++) {
         int64_t off = s * g->dw - g->pw, lo, hi;
@@ -357,7 +361,6 @@ static void col2im(float *x, const float *col, const block *b, const plan *pl, c
         }
       }
   }
-#undef ZERO_ROWS
 }
 
 /* m (rows, ncol) <- block b of t (N, rows, P): the images side by side */
@@ -2034,7 +2037,8 @@ static int pw_bwd_weight(float *gw, const float *x, const float *gy, const geom 
         ** next chunk's x (the loads stalled on memory without) */
         if (i + 1 < kb) prefetch_cols(g, gy, 0, PW_K * (i + 1), PW_K * (i + 2), q0, n);
         if (nn) prefetch_cols(g, x, 1, C * i / kb, C * (i + 1) / kb, q0 + n, nn);
-        for (int64_t j = 0; j < cbn; j++) pw_block(acc + (i * cbn + j) * 32, gy, xs, ld, seg, nseg, PW_K * i, 4 * j, g);
+        for (int64_t j = 0; j < cbn; j++)
+          pw_block(acc + (i * cbn + j) * 32, gy, xs, ld, seg, nseg, PW_K * i, 4 * j, g);
       }
     }
   }
