@@ -69,11 +69,12 @@ static int sum_kernel(float *out, const float *x, int nd, const int64_t *shape, 
       const int64_t n = nro == 1 ? L : nro;
 #pragma omp parallel for schedule(static) if (total >= MD_PAR_MIN)
       for (int q = 0; q < NPART; q++) {
+        const int64_t i0 = n * q / NPART, i1 = n * (q + 1) / NPART;
         double acc = 0;
-        for (int64_t i = n * q / NPART; i < n * (q + 1) / NPART; i++)
-          if (nro == 1) {
-            acc += x[ro[0] + i];
-          } else {
+        if (nro == 1) /* elements i0 .. i1-1 of the one run */
+          for (int64_t i = i0; i < i1; i++) acc += x[ro[0] + i];
+        else /* runs i0 .. i1-1 */
+          for (int64_t i = i0; i < i1; i++) {
             const float *p = x + ro[i];
             float a = 0;
             for (int64_t j = 0; j < L; j++) a += p[j];
