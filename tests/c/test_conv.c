@@ -388,6 +388,12 @@ int main(void) {
       {"pointwise bwd_weight, 17x19 maps, 30->22", 3, 22, 17, 19, 30, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 1, 1},
       {"pointwise bwd_weight, chunks over 2 threads", 16, 16, 16, 16, 24, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 0, 0},
       {"1x1 stride 2 bwd_weight by dot products, odd maps", 2, 16, 33, 33, 20, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 1},
+      /* output channels of every residue mod 6 (the blocks' rows), inputs
+      ** not a multiple of 4 */
+      {"dot-product bwd_weight 17->19", 2, 17, 16, 16, 19, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 0, 0},
+      {"dot-product bwd_weight 16->21 stride 2", 2, 16, 32, 32, 21, 1, 1, P(2, 2, 0, 0, 1, 1, 1), 0, 0},
+      {"dot-product bwd_weight 23->22", 2, 23, 16, 17, 22, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 0, 1},
+      {"dot-product bwd_weight 18->23", 2, 18, 17, 16, 23, 1, 1, P(1, 1, 0, 0, 1, 1, 1), 0, 0},
       {"1x1 stride (3,2) bwd_weight by dot products", 2, 16, 49, 34, 20, 1, 1, P(3, 2, 0, 0, 1, 1, 1), 0, 0},
       {"1x1 stride (1,3) bwd_weight by dot products", 2, 16, 17, 49, 20, 1, 1, P(1, 3, 0, 0, 1, 1, 1), 0, 0},
       {"bwd_weight by chunks of columns, an accumulator per thread", 5, 16, 32, 32, 32, 3, 3, P(1, 1, 1, 1, 1, 1, 1), 0, 0},
