@@ -196,18 +196,39 @@ static int64_t *make_table(const plan *pl, const geom *g) {
   return tab;
 }
 
+/* n split into blocks of at most m, evenly: the size of the largest */
+static int64_t even_split(int64_t n, int64_t m) {
+  int64_t nblk = (n + m - 1) / m;
+  return (n + nblk - 1) / nblk;
+}
+
+/* The column matrix's rows (and gy's and the output's, gathered) lie ncol
+** floats apart.  At a multiple of 1024 (4 KB) the rows of a micro-tile of C
+** fall on the same cache sets, and BLIS's haswell kernel stores them into
+** the addresses its loads alias to: 64->128 3x3 stride 2 bwd_input (4
+** images of 256 columns) ran at 42 GFLOP/s at 1 thread, 71 with 3 or 5
+** images.  So with a kernel that stores C by rows, blocks take the next
+** smaller count of images (or rows) that avoids it, unless every count
+** gives it.  (skx's stores C by columns: 128 GFLOP/s either way at 1
+** thread, and at 2 the 11 blocks of 3 images shared out worse than 8 of 4,
+** -6 %.) */
 static void make_plan(plan *out, const geom *g) {
+  md_ukr u;
+  md_ukr_get(&u);
+  const int64_t bad = u.prefers_cols ? 0 : 1024; /* a column count to avoid multiples of */
   int64_t CRS = g->C * g->R * g->S, P = g->Ho * g->Wo;
   int64_t q = BLK_BYTES / ((CRS > 0 ? CRS : 1) * (int64_t)sizeof(float));
   if (q < QMIN) q = QMIN;
   if (q > QMAX) q = QMAX;
   plan pl = {1, g->Ho, 0, NULL};
   if (P >= q) { /* rows of one image, in blocks of equal size (no thin last one) */
-    int64_t rb = q / g->Wo < 1 ? 1 : q / g->Wo, nblk = (g->Ho + rb - 1) / rb;
-    pl.rb = (g->Ho + nblk - 1) / nblk;
+    int64_t rb = even_split(g->Ho, q / g->Wo < 1 ? 1 : q / g->Wo);
+    for (int64_t m = rb - 1; bad && rb * g->Wo % bad == 0 && m >= 1; m--) rb = even_split(g->Ho, m);
+    pl.rb = rb;
   } else if (g->N > 0) { /* whole images, likewise */
-    int64_t nb = (q + P - 1) / P, nblk = (g->N + nb - 1) / nb;
-    pl.nb = (g->N + nblk - 1) / nblk;
+    int64_t nb = even_split(g->N, (q + P - 1) / P);
+    for (int64_t m = nb - 1; bad && nb * P % bad == 0 && m >= 1; m--) nb = even_split(g->N, m);
+    pl.nb = nb;
   }
   pl.maxcol = pl.nb * pl.rb * g->Wo;
   *out = pl;
