@@ -1807,14 +1807,33 @@ static geom pointwise_of(const geom *g) {
 /* x (N*C, H, W) <- zeros with the planes (N*C, Ho, Wo) of xs at every sh-th
 ** row and sw-th column */
 static void spread(float *x, const float *xs, const geom *g) {
-  const int64_t NC = g->N * g->C, Ho = g->Ho, Wo = g->Wo;
-  memset(x, 0, sizeof(float) * (size_t)(NC * g->H * g->W));
-#pragma omp parallel for schedule(static) if (PAR_IF(NC * Ho * Wo))
+  const int64_t NC = g->N * g->C, Ho = g->Ho, Wo = g->Wo, H = g->H, W = g->W;
+  /* row by row, each written once: zeroing all of x first and then
+  ** writing into it went through memory twice (26 % of a 64->128 stride-2
+  ** 1x1 bwd_input with the haswell kernels, 8 MB of gx) */
+#pragma omp parallel for schedule(static) if (PAR_IF(NC * H * W))
   for (int64_t pl = 0; pl < NC; pl++)
-    for (int64_t oh = 0; oh < Ho; oh++) {
-      float *row = x + (pl * g->H + oh * g->sh) * g->W;
+    for (int64_t ih = 0; ih < H; ih++) {
+      float *row = x + (pl * H + ih) * W;
+      const int64_t oh = ih / g->sh;
+      if (ih % g->sh || oh >= Ho) {
+        memset(row, 0, sizeof(float) * (size_t)W);
+        continue;
+      }
       const float *srow = xs + (pl * Ho + oh) * Wo;
-      for (int64_t ow = 0; ow < Wo; ow++) row[ow * g->sw] = srow[ow];
+      if (g->sw == 2) { /* pairs (value, 0), then the rest */
+        const int64_t np = Wo < W / 2 ? Wo : W / 2;
+        for (int64_t ow = 0; ow < np; ow++) {
+          row[2 * ow] = srow[ow];
+          row[2 * ow + 1] = 0.0f;
+        }
+        int64_t iw = 2 * np;
+        if (np < Wo) row[iw++] = srow[np]; /* odd W: the last column is read */
+        for (; iw < W; iw++) row[iw] = 0.0f;
+      } else {
+        memset(row, 0, sizeof(float) * (size_t)W);
+        for (int64_t ow = 0; ow < Wo; ow++) row[ow * g->sw] = srow[ow];
+      }
     }
 }
 
