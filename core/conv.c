@@ -38,7 +38,7 @@
 **
 ** Measured on a 2-core Zen 4 with BLIS's skx kernels (BENCHMARKS.md): with
 ** the packed path the 3x3 convolutions of VGG and ResNet at 32x32 input run
-** at 70-104% of the sgemm rate at 1 and 2 threads; the im2col path had the
+** at 70-103% of the sgemm rate at 1 and 2 threads; the im2col path had the
 ** 64-channel ones at 55-76%, losing a third of the arithmetic's time to
 ** writing the column matrix that BLIS then reads again to pack it.
 */
