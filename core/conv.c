@@ -202,6 +202,14 @@ static int64_t even_split(int64_t n, int64_t m) {
   return (n + nblk - 1) / nblk;
 }
 
+/* even_split(n, m), or the next smaller such size whose blocks are not a
+** multiple of `bad` columns wide (unit columns each; bad 0: any) */
+static int64_t block_size(int64_t n, int64_t m, int64_t unit, int64_t bad) {
+  int64_t b = even_split(n, m);
+  for (int64_t k = b - 1; bad && b * unit % bad == 0 && k >= 1; k--) b = even_split(n, k);
+  return b;
+}
+
 /* The column matrix's rows (and gy's and the output's, gathered) lie ncol
 ** floats apart.  At a multiple of 1024 (4 KB) the rows of a micro-tile of C
 ** fall on the same cache sets, and BLIS's haswell kernel stores them into
@@ -221,15 +229,10 @@ static void make_plan(plan *out, const geom *g) {
   if (q < QMIN) q = QMIN;
   if (q > QMAX) q = QMAX;
   plan pl = {1, g->Ho, 0, NULL};
-  if (P >= q) { /* rows of one image, in blocks of equal size (no thin last one) */
-    int64_t rb = even_split(g->Ho, q / g->Wo < 1 ? 1 : q / g->Wo);
-    for (int64_t m = rb - 1; bad && rb * g->Wo % bad == 0 && m >= 1; m--) rb = even_split(g->Ho, m);
-    pl.rb = rb;
-  } else if (g->N > 0) { /* whole images, likewise */
-    int64_t nb = even_split(g->N, (q + P - 1) / P);
-    for (int64_t m = nb - 1; bad && nb * P % bad == 0 && m >= 1; m--) nb = even_split(g->N, m);
-    pl.nb = nb;
-  }
+  if (P >= q) /* rows of one image, in blocks of equal size (no thin last one) */
+    pl.rb = block_size(g->Ho, q / g->Wo < 1 ? 1 : q / g->Wo, g->Wo, bad);
+  else if (g->N > 0) /* whole images, likewise */
+    pl.nb = block_size(g->N, (q + P - 1) / P, P, bad);
   pl.maxcol = pl.nb * pl.rb * g->Wo;
   *out = pl;
 }
@@ -507,6 +510,14 @@ static int blocks_in_parallel(const plan *pl, const geom *g) {
   return nthr > 1 && chunks(pl, g) >= 2 * nthr;
 }
 
+/* fn over the nrb row blocks of chunk ch, on thread tid's scratch */
+static void run_chunk(job *jb, block_fn fn, int64_t ch, int64_t nrb, int tid) {
+  for (int64_t rb = 0; rb < nrb; rb++) {
+    block b = block_at(&jb->pl, jb->g, ch, rb);
+    fn(jb, &b, jb->scratch + tid * jb->slice, tid);
+  }
+}
+
 /* run fn over all blocks, with `slice` floats of scratch per thread;
 ** 0 when out of memory */
 static int run_blocks(job *jb, block_fn fn, int64_t slice) {
@@ -535,27 +546,13 @@ static int run_blocks(job *jb, block_fn fn, int64_t slice) {
 #pragma omp parallel num_threads(nthr)
     {
       const int tid = thread_id(), nth = team_size();
-      for (int64_t ch = nch * tid / nth; ch < nch * (tid + 1) / nth; ch++)
-        for (int64_t rb = 0; rb < nrb; rb++) {
-          block b = block_at(pl, g, ch, rb);
-          fn(jb, &b, jb->scratch + tid * slice, tid);
-        }
+      for (int64_t ch = nch * tid / nth; ch < nch * (tid + 1) / nth; ch++) run_chunk(jb, fn, ch, nrb, tid);
     }
   } else if (jb->one_thread_gemm) {
 #pragma omp parallel for schedule(dynamic) num_threads(nthr)
-    for (int64_t ch = 0; ch < nch; ch++) {
-      int tid = thread_id();
-      for (int64_t rb = 0; rb < nrb; rb++) {
-        block b = block_at(pl, g, ch, rb);
-        fn(jb, &b, jb->scratch + tid * slice, tid);
-      }
-    }
+    for (int64_t ch = 0; ch < nch; ch++) run_chunk(jb, fn, ch, nrb, thread_id());
   } else {
-    for (int64_t ch = 0; ch < nch; ch++)
-      for (int64_t rb = 0; rb < nrb; rb++) {
-        block b = block_at(pl, g, ch, rb);
-        fn(jb, &b, jb->scratch, 0);
-      }
+    for (int64_t ch = 0; ch < nch; ch++) run_chunk(jb, fn, ch, nrb, 0);
   }
   return 1;
 }
