@@ -25,8 +25,10 @@ TEST_BIN  := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 HDRS      := $(wildcard core/*.h datasets/*.h lua/*.h)
-# the Lua module: every lua/l*.c (defined before the rules that depend on it)
-LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/main.c,$(wildcard lua/l*.c))
+# the Lua module: every lua/l*.c -- lbind.c (helpers), ltensor.c, lops.c,
+# lautograd.c, lsys.c, ldata.c, lloader.c, and linit.c that assembles them
+# (defined before the rules that depend on it)
+LUA_MOD   := $(sort $(wildcard lua/l*.c))
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 

@@ -1,8 +1,8 @@
 /*
 ** ldata.c -- Lua bindings of datasets/ (readers, images, the cluttered
-** compositor) and of the core's mask ops.  Adds its functions to the
-** `mdoctor.core` table (md_lua_open_data is called from luaopen_mdoctor_core
-** with that table on top).  The batch loader lives in lua/lloader.c.
+** compositor) and of the core's mask ops: the functions mdL_datalib and the
+** md.Dataset metatable (mdL_opendata), which linit.c puts into the
+** `mdoctor.core` module.  The batch loader lives in lua/lloader.c.
 **
 **   ds = md.open_idx(images, labels)
 **   ds = md.open_cifar({file, ...} | file [, {fine=true, version=10|100}])
@@ -16,20 +16,15 @@
 **   md.png_write(path, t), md.png_read(path [, channels]), md.labelme_mask(...)
 **   md.clutter_compose(item, {...}) -> image, mask; md.clutter_families()
 */
-#include "ldata.h"
+#include "lbind.h"
 
 #include "image.h"
-#include "md.h"
 #include "readers.h"
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "lbind.h"
-
-#define TNAME MD_LUA_TENSOR
 
 /* {====================================================== helpers */
 /* boxes, errors, GC pressure and option checks come from lbind.h */
@@ -91,13 +86,13 @@ static void getsize(lua_State *L, int i, const char *fname, const char *what, in
 /* }====================================================== */
 
 /* {====================================================== md.Dataset */
-md_dataset *md_lua_todataset(lua_State *L, int i) {
-  md_dataset **b = luaL_testudata(L, i, MD_LUA_DATASET);
+md_dataset *mdL_todataset(lua_State *L, int i) {
+  md_dataset **b = luaL_testudata(L, i, MDL_DATASET);
   return b ? *b : NULL;
 }
 
-md_dataset *md_lua_checkdataset(lua_State *L, int i) {
-  md_dataset **b = luaL_testudata(L, i, MD_LUA_DATASET);
+md_dataset *mdL_checkdataset(lua_State *L, int i) {
+  md_dataset **b = luaL_testudata(L, i, MDL_DATASET);
   if (!b) luaL_argerror(L, i, lua_pushfstring(L, "data set expected, got %s", luaL_typename(L, i)));
   if (!*b) luaL_argerror(L, i, "data set was closed");
   return *b;
@@ -106,24 +101,24 @@ md_dataset *md_lua_checkdataset(lua_State *L, int i) {
 static md_dataset **newdsbox(lua_State *L) {
   md_dataset **b = lua_newuserdatauv(L, sizeof *b, 0);
   *b = NULL;
-  luaL_setmetatable(L, MD_LUA_DATASET);
+  luaL_setmetatable(L, MDL_DATASET);
   return b;
 }
 
-void md_lua_pushdataset(lua_State *L, md_dataset *ds) {
+void mdL_pushdataset(lua_State *L, md_dataset *ds) {
   md_dataset **b = newdsbox(L);
   *b = ds;
 }
 
 static int ds_gc(lua_State *L) {
-  md_dataset **b = luaL_checkudata(L, 1, MD_LUA_DATASET);
+  md_dataset **b = luaL_checkudata(L, 1, MDL_DATASET);
   md_dataset_release(*b);
   *b = NULL;
   return 0;
 }
 
 static int ds_len(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)md_lua_checkdataset(L, 1)->n);
+  lua_pushinteger(L, (lua_Integer)mdL_checkdataset(L, 1)->n);
   return 1;
 }
 
@@ -139,18 +134,18 @@ static int64_t checkindex(lua_State *L, md_dataset *ds, int arg) {
 /* pushes image, label, mask (or nil) */
 static void push_item(lua_State *L, md_dataset *ds, int64_t i) {
   size_t hw = (size_t)ds->h * ds->w, chw = hw * (size_t)ds->c;
-  md_tensor **bi = newbox(L);
+  md_tensor **bi = mdL_newbox(L);
   lua_pushinteger(L, ds->labels ? (lua_Integer)ds->labels[i] : -1);
   md_tensor **bm = NULL;
   if (ds->has_masks)
-    bm = newbox(L);
+    bm = mdL_newbox(L);
   else
     lua_pushnil(L);
   uint8_t *px = lua_newuserdatauv(L, chw + hw, 0); /* scratch, collected */
   *bi = md_empty(3, (int64_t[]){ds->c, ds->h, ds->w}, MD_F32);
-  if (!*bi) fail(L);
-  if (bm && !(*bm = md_empty(3, (int64_t[]){1, ds->h, ds->w}, MD_F32))) fail(L);
-  if (md_dataset_get(ds, i, px, bm ? px + chw : NULL) != MD_OK) fail(L);
+  if (!*bi) mdL_fail(L);
+  if (bm && !(*bm = md_empty(3, (int64_t[]){1, ds->h, ds->w}, MD_F32))) mdL_fail(L);
+  if (md_dataset_get(ds, i, px, bm ? px + chw : NULL) != MD_OK) mdL_fail(L);
   float *d = (*bi)->data;
   for (size_t k = 0; k < chw; k++) d[k] = px[k] * (1.0f / 255.0f);
   if (bm) {
@@ -158,28 +153,28 @@ static void push_item(lua_State *L, md_dataset *ds, int64_t i) {
     for (size_t k = 0; k < hw; k++) m[k] = px[chw + k] ? 1.0f : 0.0f;
   }
   lua_pop(L, 1); /* scratch */
-  gc_check(L);
+  mdL_gccheck(L);
 }
 
 /* ds:get(i) -> image, label, mask|nil */
 static int ds_get(lua_State *L) {
-  md_dataset *ds = md_lua_checkdataset(L, 1);
+  md_dataset *ds = mdL_checkdataset(L, 1);
   push_item(L, ds, checkindex(L, ds, 2));
   return 3;
 }
 
 static int ds_label(lua_State *L) {
-  md_dataset *ds = md_lua_checkdataset(L, 1);
+  md_dataset *ds = mdL_checkdataset(L, 1);
   int64_t i = checkindex(L, ds, 2);
   lua_pushinteger(L, ds->labels ? (lua_Integer)ds->labels[i] : -1);
   return 1;
 }
 
 static int ds_labels(lua_State *L) {
-  md_dataset *ds = md_lua_checkdataset(L, 1);
-  md_tensor **b = newbox(L);
-  if (!ds->labels) return ret(L, b, md_full(1, (int64_t[]){ds->n}, -1.0f));
-  return ret(L, b, md_from_i64(1, (int64_t[]){ds->n}, ds->labels));
+  md_dataset *ds = mdL_checkdataset(L, 1);
+  md_tensor **b = mdL_newbox(L);
+  if (!ds->labels) return mdL_result(L, b, md_full(1, (int64_t[]){ds->n}, -1.0f));
+  return mdL_result(L, b, md_from_i64(1, (int64_t[]){ds->n}, ds->labels));
 }
 
 static int ds_close(lua_State *L) { return ds_gc(L); }
@@ -194,7 +189,7 @@ static void setnum_array(lua_State *L, const float *v, int n, const char *k) {
 }
 
 static int ds_info(lua_State *L) {
-  md_dataset *ds = md_lua_checkdataset(L, 1);
+  md_dataset *ds = mdL_checkdataset(L, 1);
   lua_createtable(L, 0, 12);
   lua_pushinteger(L, (lua_Integer)ds->n), lua_setfield(L, -2, "n");
   lua_pushinteger(L, ds->c), lua_setfield(L, -2, "c");
@@ -219,7 +214,7 @@ static int ds_info(lua_State *L) {
 }
 
 static int ds_tostring(lua_State *L) {
-  md_dataset **b = luaL_checkudata(L, 1, MD_LUA_DATASET);
+  md_dataset **b = luaL_checkudata(L, 1, MDL_DATASET);
   md_dataset *ds = *b;
   if (!ds)
     lua_pushliteral(L, "md.Dataset(closed)");
@@ -235,13 +230,13 @@ static const luaL_Reg ds_methods[] = {{"get", ds_get},   {"label", ds_label}, {"
 /* ds[i] -> {image, label, mask, image=, label=, mask=}; ds.method -> method */
 static int ds_index(lua_State *L) {
   if (lua_type(L, 2) == LUA_TSTRING) { /* a method (works on a closed set: ds:close() twice) */
-    luaL_getmetatable(L, MD_LUA_DATASET);
+    luaL_getmetatable(L, MDL_DATASET);
     lua_getfield(L, -1, "methods");
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
     return 1;
   }
-  md_dataset *ds = md_lua_checkdataset(L, 1);
+  md_dataset *ds = mdL_checkdataset(L, 1);
   int64_t i = checkindex(L, ds, 2);
   lua_createtable(L, 3, 3);
   int t = lua_gettop(L);
@@ -262,13 +257,13 @@ static int ds_index(lua_State *L) {
 static int l_open_idx(lua_State *L) {
   const char *im = luaL_checkstring(L, 1), *lb = luaL_checkstring(L, 2);
   md_dataset **b = newdsbox(L);
-  if (!(*b = md_open_idx(im, lb))) return fail(L);
+  if (!(*b = md_open_idx(im, lb))) return mdL_fail(L);
   return 1;
 }
 
 static const char *const cifar_opts[] = {"fine", "version", NULL};
 static int l_open_cifar(lua_State *L) {
-  checkopts(L, 2, "open_cifar", cifar_opts);
+  mdL_checkopts(L, 2, "open_cifar", cifar_opts);
   int fine = optbool(L, 2, "open_cifar", "fine", 1);
   lua_Integer version = optint(L, 2, "open_cifar", "version", 0);
   if (version != 0 && version != 10 && version != 100) return luaL_error(L, "open_cifar: version must be 10 or 100");
@@ -291,21 +286,21 @@ static int l_open_cifar(lua_State *L) {
     }
   }
   md_dataset **b = newdsbox(L);
-  if (!(*b = md_open_cifar(n, files, (int)version, fine))) return fail(L);
+  if (!(*b = md_open_cifar(n, files, (int)version, fine))) return mdL_fail(L);
   return 1;
 }
 
 static int l_open_stl10(lua_State *L) {
   const char *x = luaL_checkstring(L, 1), *y = luaL_optstring(L, 2, NULL);
   md_dataset **b = newdsbox(L);
-  if (!(*b = md_open_stl10(x, y))) return fail(L);
+  if (!(*b = md_open_stl10(x, y))) return mdL_fail(L);
   return 1;
 }
 
 static const char *const folder_opts[] = {"masks", "labelme", "fill", "size", "channels", "csv", "stats", NULL};
 static int l_open_folder(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
-  checkopts(L, 2, "open_folder", folder_opts);
+  mdL_checkopts(L, 2, "open_folder", folder_opts);
   md_folder_opts o = {0};
   o.masks = optstr(L, 2, "open_folder", "masks");
   o.csv = optstr(L, 2, "open_folder", "csv");
@@ -323,7 +318,7 @@ static int l_open_folder(lua_State *L) {
   getsize(L, lua_gettop(L), "open_folder", "size", &o.h, &o.w);
   lua_pop(L, 1);
   md_dataset **b = newdsbox(L);
-  if (!(*b = md_open_folder(root, &o))) return fail(L);
+  if (!(*b = md_open_folder(root, &o))) return mdL_fail(L);
   return 1;
 }
 /* }====================================================== */
@@ -331,10 +326,10 @@ static int l_open_folder(lua_State *L) {
 /* {====================================================== masks and images */
 /* target size from (h, w), ({h, w}) or a tensor (its last two dims) at i */
 static void target_size(lua_State *L, int i, const char *fname, int64_t *h, int64_t *w) {
-  md_tensor **t = luaL_testudata(L, i, TNAME);
-  if (t && *t) {
-    if ((*t)->ndim < 2) luaL_error(L, "%s: a size tensor needs 2 or more dims", fname);
-    *h = (*t)->shape[(*t)->ndim - 2], *w = (*t)->shape[(*t)->ndim - 1];
+  md_tensor *t = mdL_totensor(L, i);
+  if (t) {
+    if (t->ndim < 2) luaL_error(L, "%s: a size tensor needs 2 or more dims", fname);
+    *h = t->shape[t->ndim - 2], *w = t->shape[t->ndim - 1];
     return;
   }
   if (lua_istable(L, i)) {
@@ -354,44 +349,44 @@ static int checkradius(lua_State *L, int i) {
 }
 
 static int l_mask_resize(lua_State *L) {
-  md_tensor *m = checktensor(L, 1);
+  md_tensor *m = mdL_checktensor(L, 1);
   int64_t h, w;
   target_size(L, 2, "mask_resize", &h, &w);
-  md_tensor **b = newbox(L);
-  return ret(L, b, md_mask_resize(m, h, w));
+  md_tensor **b = mdL_newbox(L);
+  return mdL_result(L, b, md_mask_resize(m, h, w));
 }
 /* op(mask, radius): dilate, erode, expand */
 static int mask_radius_op(lua_State *L, md_tensor *(*op)(const md_tensor *, int)) {
-  md_tensor *m = checktensor(L, 1);
+  md_tensor *m = mdL_checktensor(L, 1);
   int r = checkradius(L, 2);
-  md_tensor **b = newbox(L);
-  return ret(L, b, op(m, r));
+  md_tensor **b = mdL_newbox(L);
+  return mdL_result(L, b, op(m, r));
 }
 static int l_mask_dilate(lua_State *L) { return mask_radius_op(L, md_mask_dilate); }
 static int l_mask_erode(lua_State *L) { return mask_radius_op(L, md_mask_erode); }
 static int l_mask_expand(lua_State *L) { return mask_radius_op(L, md_mask_expand); }
 /* mask_for_layer(mask, expand_px, h, w | {h, w} | feature_tensor) */
 static int l_mask_for_layer(lua_State *L) {
-  md_tensor *m = checktensor(L, 1);
+  md_tensor *m = mdL_checktensor(L, 1);
   int r = checkradius(L, 2);
   int64_t h, w;
   target_size(L, 3, "mask_for_layer", &h, &w);
-  md_tensor **b = newbox(L);
-  return ret(L, b, md_mask_for_layer(m, r, h, w));
+  md_tensor **b = mdL_newbox(L);
+  return mdL_result(L, b, md_mask_for_layer(m, r, h, w));
 }
 
 static int l_png_write(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  md_tensor *t = checktensor(L, 2);
-  if (md_png_write_tensor(path, t) != MD_OK) return fail(L);
+  md_tensor *t = mdL_checktensor(L, 2);
+  if (md_png_write_tensor(path, t) != MD_OK) return mdL_fail(L);
   return 0;
 }
 static int l_png_read(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_Integer c = luaL_optinteger(L, 2, 0);
   luaL_argcheck(L, c == 0 || c == 1 || c == 3 || c == 4, 2, "channels must be 1, 3 or 4 (or 0: as stored)");
-  md_tensor **b = newbox(L);
-  return ret(L, b, md_image_read_tensor(path, (int)c));
+  md_tensor **b = mdL_newbox(L);
+  return mdL_result(L, b, md_image_read_tensor(path, (int)c));
 }
 
 /* labelme_mask(json, h, w [, {fill=, image_size={H,W}}]) -> (1,h,w) 0/1 */
@@ -401,7 +396,7 @@ static int l_labelme_mask(lua_State *L) {
   lua_Integer h = luaL_checkinteger(L, 2), w = luaL_checkinteger(L, 3);
   luaL_argcheck(L, h > 0 && h < (1 << 15), 2, "height must be in 1..32767");
   luaL_argcheck(L, w > 0 && w < (1 << 15), 3, "width must be in 1..32767");
-  checkopts(L, 4, "labelme_mask", lm_opts);
+  mdL_checkopts(L, 4, "labelme_mask", lm_opts);
   const char *fill = optstr(L, 4, "labelme_mask", "fill");
   if (fill && strcmp(fill, "evenodd") != 0 && strcmp(fill, "nonzero") != 0)
     return luaL_error(L, "labelme_mask: fill must be \"evenodd\" or \"nonzero\"");
@@ -409,11 +404,11 @@ static int l_labelme_mask(lua_State *L) {
   opt_type(L, 4, "image_size");
   getsize(L, lua_gettop(L), "labelme_mask", "image_size", &ih, &iw);
   lua_pop(L, 1);
-  md_tensor **b = newbox(L);
+  md_tensor **b = mdL_newbox(L);
   uint8_t *px = lua_newuserdatauv(L, (size_t)(h * w), 0);
   if (md_labelme_mask(path, ih, iw, (int)h, (int)w, !fill || strcmp(fill, "evenodd") == 0, px) != MD_OK)
-    return fail(L);
-  if (!(*b = md_empty(3, (int64_t[]){1, h, w}, MD_F32))) return fail(L);
+    return mdL_fail(L);
+  if (!(*b = md_empty(3, (int64_t[]){1, h, w}, MD_F32))) return mdL_fail(L);
   float *d = (*b)->data;
   for (lua_Integer k = 0; k < h * w; k++) d[k] = px[k] ? 1.0f : 0.0f;
   lua_pop(L, 1);
@@ -424,9 +419,9 @@ static int l_labelme_mask(lua_State *L) {
 ** texture=, seed=}) -> image (3,S,S), mask (1,S,S) */
 static const char *const cc_opts[] = {"size", "item_size", "x", "y", "texture", "seed", NULL};
 static int l_clutter_compose(lua_State *L) {
-  md_tensor *item = checktensor(L, 1);
+  md_tensor *item = mdL_checktensor(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  checkopts(L, 2, "clutter_compose", cc_opts);
+  mdL_checkopts(L, 2, "clutter_compose", cc_opts);
   if (!(item->ndim == 2 || (item->ndim == 3 && item->shape[0] == 1)))
     return luaL_error(L, "clutter_compose: item must be (H,W) or (1,H,W)");
   int64_t ih = item->shape[item->ndim - 2], iw = item->shape[item->ndim - 1];
@@ -439,24 +434,24 @@ static int l_clutter_compose(lua_State *L) {
   p.texture = (int)optint(L, 2, "clutter_compose", "texture", 0);
   p.seed = (uint64_t)optint(L, 2, "clutter_compose", "seed", 0);
   if (p.size < 8 || p.size > 1024) return luaL_error(L, "clutter_compose: size must be in 8..1024");
-  md_tensor **bi = newbox(L), **bm = newbox(L);
+  md_tensor **bi = mdL_newbox(L), **bm = mdL_newbox(L);
   size_t S2 = (size_t)p.size * p.size, in = (size_t)(ih * iw);
   uint8_t *px = lua_newuserdatauv(L, 4 * S2 + in, 0);
   float *f = lua_newuserdatauv(L, sizeof *f * in, 0);
-  if (md_to_float(item, f) != MD_OK) return fail(L);
+  if (md_to_float(item, f) != MD_OK) return mdL_fail(L);
   uint8_t *it = px + 4 * S2;
   for (size_t k = 0; k < in; k++) {
     float v = f[k] > 0 ? (f[k] < 1 ? f[k] : 1) : 0;
     it[k] = (uint8_t)(v * 255.0f + 0.5f);
   }
-  if (md_clutter_compose(it, (int)ih, (int)iw, &p, px, px + 3 * S2) != MD_OK) return fail(L);
-  if (!(*bi = md_empty(3, (int64_t[]){3, p.size, p.size}, MD_F32))) return fail(L);
-  if (!(*bm = md_empty(3, (int64_t[]){1, p.size, p.size}, MD_F32))) return fail(L);
+  if (md_clutter_compose(it, (int)ih, (int)iw, &p, px, px + 3 * S2) != MD_OK) return mdL_fail(L);
+  if (!(*bi = md_empty(3, (int64_t[]){3, p.size, p.size}, MD_F32))) return mdL_fail(L);
+  if (!(*bm = md_empty(3, (int64_t[]){1, p.size, p.size}, MD_F32))) return mdL_fail(L);
   float *di = (*bi)->data, *dm = (*bm)->data;
   for (size_t k = 0; k < 3 * S2; k++) di[k] = px[k] * (1.0f / 255.0f);
   for (size_t k = 0; k < S2; k++) dm[k] = px[3 * S2 + k] ? 1.0f : 0.0f;
   lua_pop(L, 2);
-  gc_check(L);
+  mdL_gccheck(L);
   return 2;
 }
 
@@ -470,7 +465,7 @@ static int l_clutter_families(lua_State *L) {
 }
 /* }====================================================== */
 
-static const luaL_Reg funcs[] = {{"open_idx", l_open_idx},
+const luaL_Reg mdL_datalib[] = {{"open_idx", l_open_idx},
                                  {"open_cifar", l_open_cifar},
                                  {"open_stl10", l_open_stl10},
                                  {"open_folder", l_open_folder},
@@ -490,11 +485,10 @@ static const luaL_Reg funcs[] = {{"open_idx", l_open_idx},
 static const luaL_Reg ds_meta[] = {{"__gc", ds_gc},       {"__close", ds_gc},   {"__len", ds_len},
                                    {"__index", ds_index}, {"__tostring", ds_tostring}, {NULL, NULL}};
 
-void md_lua_open_data(lua_State *L) {
-  luaL_newmetatable(L, MD_LUA_DATASET);
+void mdL_opendata(lua_State *L) {
+  luaL_newmetatable(L, MDL_DATASET);
   luaL_setfuncs(L, ds_meta, 0);
   luaL_newlib(L, ds_methods);
   lua_setfield(L, -2, "methods");
   lua_pop(L, 1);
-  luaL_setfuncs(L, funcs, 0);
 }

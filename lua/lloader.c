@@ -1,7 +1,7 @@
 /*
 ** lloader.c -- Lua bindings of the batch loader (datasets/loader.h).
-** Adds to the `mdoctor.core` table (md_lua_open_loader, called from
-** luaopen_mdoctor_core):
+** The function mdL_loaderlib and the md.Loader metatable (mdL_openloader),
+** which linit.c puts into the `mdoctor.core` module:
 **
 **   md.loader(ds, {batch_size=32, shuffle=false, seed=<from md.manual_seed>,
 **                  drop_last=false, indices={...}, prefetch=2, threads=1,
@@ -21,7 +21,8 @@
 **   loader:epoch()  the current epoch, from 1
 **   loader:close()  stop the worker and free it now (also __close, __gc)
 */
-#include "ldata.h"
+#include "lbind.h"
+
 #include "loader.h"
 
 #include <lauxlib.h>
@@ -29,22 +30,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LNAME "md.Loader"
-#include "lbind.h"
-
-#define TNAME MD_LUA_TENSOR
-
 typedef struct lloader {
   md_loader *l;
   int consumed; /* a batch of this epoch was asked for */
 } lloader;
 
-void md_lua_open_loader(lua_State *L);
-
 /* {====================================================== helpers */
 /* boxes, GC pressure and option checks come from lbind.h */
 static lloader *checkloader(lua_State *L, int i) {
-  lloader *u = luaL_checkudata(L, i, LNAME);
+  lloader *u = luaL_checkudata(L, i, MDL_LOADER);
   if (!u->l) luaL_argerror(L, i, "loader was closed");
   return u;
 }
@@ -96,7 +90,7 @@ static void gettransform(lua_State *L, int i, const md_dataset *ds, md_transform
   memset(tf, 0, sizeof *tf);
   if (lua_isnil(L, i)) return;
   if (!lua_istable(L, i)) luaL_error(L, "loader: option 'transform' must be a table, got %s", luaL_typename(L, i));
-  checkopts(L, i, "loader transform", keys);
+  mdL_checkopts(L, i, "loader transform", keys);
   lua_Integer pad = optint(L, i, "pad_crop", 0, "loader transform");
   if (pad < 0 || pad > 4096) luaL_error(L, "loader: transform.pad_crop must be 0..4096, got %d", (int)pad);
   tf->pad_crop = (int)pad;
@@ -133,7 +127,7 @@ static void gettransform(lua_State *L, int i, const md_dataset *ds, md_transform
   } else if (t == LUA_TTABLE) {
     static const char *const nkeys[] = {"mean", "std", NULL};
     int n = lua_gettop(L);
-    checkopts(L, n, "loader transform.normalize", nkeys);
+    mdL_checkopts(L, n, "loader transform.normalize", nkeys);
     if (ds->c > MD_TF_MAXC) luaL_error(L, "loader: normalize takes at most %d channels (%s has %d)", MD_TF_MAXC, ds->name, ds->c);
     tf->normalize = 1;
     if (lua_getfield(L, n, "mean") == LUA_TNIL) luaL_error(L, "loader: transform.normalize needs mean and std");
@@ -179,14 +173,14 @@ static int l_loader(lua_State *L) {
   if (lua_istable(L, 1)) { /* a subset view {dataset=, indices=} */
     if (lua_getfield(L, 1, "dataset") == LUA_TNIL)
       luaL_argerror(L, 1, "a data set or a subset view {dataset=, indices=} expected");
-    ds = md_lua_checkdataset(L, lua_gettop(L));
+    ds = mdL_checkdataset(L, lua_gettop(L));
     lua_getfield(L, 1, "indices");
     idx = getindices(L, lua_gettop(L), ds->n, NULL, "the subset's indices", &nidx);
   } else
-    ds = md_lua_checkdataset(L, 1);
+    ds = mdL_checkdataset(L, 1);
   if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    checkopts(L, 2, "loader", keys);
+    mdL_checkopts(L, 2, "loader", keys);
   } else {
     lua_newtable(L);
     lua_replace(L, 2);
@@ -220,22 +214,22 @@ static int l_loader(lua_State *L) {
   lloader *u = lua_newuserdatauv(L, sizeof *u, 1);
   u->l = NULL;
   u->consumed = 0;
-  luaL_setmetatable(L, LNAME);
+  luaL_setmetatable(L, MDL_LOADER);
   lua_pushvalue(L, 1); /* keep the data set (or view) for loader:dataset() */
   lua_setiuservalue(L, -2, 1);
   u->l = md_loader_new(ds, idx, nidx, bs, shuffle, seed, drop_last, &tf, (int)prefetch);
-  if (!u->l) return luaL_error(L, "%s", md_last_error());
-  if (threads != 1 && md_loader_set_num_threads(u->l, (int)threads) != 0) return luaL_error(L, "%s", md_last_error());
+  if (!u->l) return mdL_fail(L);
+  if (threads != 1 && md_loader_set_num_threads(u->l, (int)threads) != 0) return mdL_fail(L);
   return 1;
 }
 
 /* push one batch (or nil): images, labels, masks */
 static int push_batch(lua_State *L, lloader *u) {
-  md_tensor **bi = newbox(L), **bl = newbox(L), **bm = newbox(L);
+  md_tensor **bi = mdL_newbox(L), **bl = mdL_newbox(L), **bm = mdL_newbox(L);
   md_tensor *x, *y, *m;
   u->consumed = 1;
   int r = md_loader_next(u->l, &x, &y, &m);
-  if (r < 0) return luaL_error(L, "%s", md_last_error());
+  if (r < 0) return mdL_fail(L);
   if (r == 0) {
     lua_pushnil(L);
     return 1;
@@ -245,7 +239,7 @@ static int push_batch(lua_State *L, lloader *u) {
     lua_pop(L, 1);
     lua_pushnil(L);
   }
-  gc_check(L);
+  mdL_gccheck(L);
   return 3;
 }
 
@@ -254,7 +248,7 @@ static int lo_step(lua_State *L) { return push_batch(L, checkloader(L, 1)); }
 static int lo_iter(lua_State *L) {
   lloader *u = checkloader(L, 1);
   if (u->consumed) {
-    if (md_loader_reset(u->l) != 0) return luaL_error(L, "%s", md_last_error());
+    if (md_loader_reset(u->l) != 0) return mdL_fail(L);
     u->consumed = 0;
   }
   lua_pushcfunction(L, lo_step);
@@ -266,7 +260,7 @@ static int lo_next(lua_State *L) { return push_batch(L, checkloader(L, 1)); }
 
 static int lo_reset(lua_State *L) {
   lloader *u = checkloader(L, 1);
-  if (md_loader_reset(u->l) != 0) return luaL_error(L, "%s", md_last_error());
+  if (md_loader_reset(u->l) != 0) return mdL_fail(L);
   u->consumed = 0;
   return 0;
 }
@@ -289,13 +283,13 @@ static int lo_dataset(lua_State *L) {
   return 1;
 }
 static int lo_close(lua_State *L) {
-  lloader *u = luaL_checkudata(L, 1, LNAME);
+  lloader *u = luaL_checkudata(L, 1, MDL_LOADER);
   md_loader_free(u->l);
   u->l = NULL;
   return 0;
 }
 static int lo_tostring(lua_State *L) {
-  lloader *u = luaL_checkudata(L, 1, LNAME);
+  lloader *u = luaL_checkudata(L, 1, MDL_LOADER);
   if (!u->l) {
     lua_pushliteral(L, "md.Loader (closed)");
     return 1;
@@ -309,17 +303,18 @@ static int lo_tostring(lua_State *L) {
 }
 /* }====================================================== */
 
-void md_lua_open_loader(lua_State *L) {
-  static const luaL_Reg meth[] = {{"iter", lo_iter},   {"next", lo_next},       {"reset", lo_reset},
-                                  {"size", lo_size},   {"epoch", lo_epoch},     {"dataset", lo_dataset},
-                                  {"close", lo_close}, {NULL, NULL}};
-  static const luaL_Reg meta[] = {{"__len", lo_len},     {"__gc", lo_close}, {"__close", lo_close},
-                                  {"__tostring", lo_tostring}, {NULL, NULL}};
-  luaL_newmetatable(L, LNAME);
+const luaL_Reg mdL_loaderlib[] = {{"loader", l_loader}, {NULL, NULL}};
+
+static const luaL_Reg meth[] = {{"iter", lo_iter},   {"next", lo_next},   {"reset", lo_reset},
+                                {"size", lo_size},   {"epoch", lo_epoch}, {"dataset", lo_dataset},
+                                {"close", lo_close}, {NULL, NULL}};
+static const luaL_Reg meta[] = {{"__len", lo_len},           {"__gc", lo_close}, {"__close", lo_close},
+                                {"__tostring", lo_tostring}, {NULL, NULL}};
+
+void mdL_openloader(lua_State *L) {
+  luaL_newmetatable(L, MDL_LOADER);
   luaL_setfuncs(L, meta, 0);
   luaL_newlib(L, meth);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_pushcfunction(L, l_loader);
-  lua_setfield(L, -2, "loader");
 }

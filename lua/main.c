@@ -11,6 +11,7 @@
 ** Lines are read through readline's callback interface, so that Ctrl-C at
 ** a prompt drops the line -- and a statement being continued -- at once.
 */
+#include "lbind.h" /* luaopen_mdoctor_core */
 #include "md.h"
 
 #include <lauxlib.h>
@@ -25,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-int luaopen_mdoctor_core(lua_State *L);
 
 static lua_State *globalL;
 static const char *progname = "mdoctor";
