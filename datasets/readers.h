@@ -39,6 +39,14 @@ md_dataset *md_open_cifar(int nfiles, const char *const *files, int version, int
 ** (unlabeled.bin): labels are then -1. */
 md_dataset *md_open_stl10(const char *x, const char *y);
 
+/* SVHN (cropped digits, format 2): one MATLAB .mat file (train_32x32.mat,
+** test_32x32.mat or extra_32x32.mat, v5 compressed or not; read with
+** libmatio) holding X, uint8 32 x 32 x 3 x N in column-major order, and y,
+** N x 1 with the digits 1..9 and 10 for the digit 0.  Labels are the digits
+** (10 stored as 0), images 3 x 32 x 32; a missing X or y, another type or
+** shape, or a truncated file is an error naming the file. */
+md_dataset *md_open_svhn(const char *path);
+
 /* image folders: root/<class>/<file>.{png,jpg,jpeg,bmp} (class ids by sorted
 ** folder name), or a CSV split "filename,label" (paths relative to root,
 ** label a class name or an integer; see README).  Pixels decode lazily in
