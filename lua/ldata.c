@@ -7,6 +7,7 @@
 **   ds = md.open_idx(images, labels)
 **   ds = md.open_cifar({file, ...} | file [, {fine=true, version=10|100}])
 **   ds = md.open_stl10(x [, y])
+**   ds = md.open_svhn(mat)     -- train_32x32.mat etc. (libmatio)
 **   ds = md.open_folder(root [, {masks=dir, labelme=bool, fill="evenodd"|"nonzero",
 **                               size={h,w} | n, channels=1|3, csv=file, stats=n}])
 **   #ds; ds[i] (1-based) -> {image, label, mask; image=, label=, mask=}
@@ -302,6 +303,13 @@ static int l_open_stl10(lua_State *L) {
   return 1;
 }
 
+static int l_open_svhn(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  md_dataset **b = newdsbox(L);
+  if (!(*b = md_open_svhn(path))) return fail(L);
+  return 1;
+}
+
 static const char *const folder_opts[] = {"masks", "labelme", "fill", "size", "channels", "csv", "stats", NULL};
 static int l_open_folder(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
@@ -473,6 +481,7 @@ static int l_clutter_families(lua_State *L) {
 static const luaL_Reg funcs[] = {{"open_idx", l_open_idx},
                                  {"open_cifar", l_open_cifar},
                                  {"open_stl10", l_open_stl10},
+                                 {"open_svhn", l_open_svhn},
                                  {"open_folder", l_open_folder},
                                  {"mask_resize", l_mask_resize},
                                  {"mask_dilate", l_mask_dilate},

@@ -140,6 +140,19 @@ function data.stl10(o)
   return core.open_stl10(x, y)
 end
 
+--- data.svhn{split="train"|"test"|"extra", root="data/svhn"}: <split>_32x32.mat
+-- (SVHN format 2, MATLAB v5, read with libmatio); images (3,32,32), labels
+-- the digits 0..9 (the files' 10 is the digit 0)
+function data.svhn(o)
+  o = checkopts("svhn", o, { "split", "root" })
+  local split = split_of("svhn", o, { "train", "test", "extra" })
+  local root = o.root or "data/svhn"
+  local f = find("svhn", { root .. "/" .. split .. "_32x32.mat" },
+    "download " .. split .. "_32x32.mat from http://ufldl.stanford.edu/housenumbers/ into root= (no Debian "
+    .. "package provides it)")
+  return core.open_svhn(f)
+end
+
 --- data.image_folder{root=, masks=, size=, channels=, csv=, labelme=, fill=,
 -- stats=}: root/<class>/<image> (or a CSV split "filename,label"); masks= a
 -- parallel folder of PNG masks, labelme=true masks from LabelMe JSON next to
