@@ -50,9 +50,16 @@ md_dataset *md_open_svhn(const char *path);
 /* image folders: root/<class>/<file>.{png,jpg,jpeg,bmp} (class ids by sorted
 ** folder name), or a CSV split "filename,label" (paths relative to root,
 ** label a class name or an integer; see README).  Pixels decode lazily in
-** get(); every file's header is checked at open. */
+** get(); every file's header is checked at open.
+** The classes of a split's name labels: the sorted names of class_csvs'
+** labels when given (mini-ImageNet: root = images/, csv = train.csv and
+** class_csvs = train, val and test.csv, so each of the 100 wnids has one id
+** in every split), else the root's class folders, else the sorted distinct
+** names of the split itself. */
 typedef struct md_folder_opts {
   const char *csv;   /* split file, or NULL for the class folders */
+  const char *const *csvs;       /* or several split files (NULL-terminated), rows in order */
+  const char *const *class_csvs; /* NULL-terminated CSV files whose labels name the classes, or NULL */
   const char *masks; /* parallel mask folder (same relative paths; PNG), or NULL */
   int labelme;       /* masks from LabelMe JSON next to each image (<file>.json) */
   int evenodd;       /* LabelMe polygons: even-odd fill (1) or nonzero winding (0) */
