@@ -13,7 +13,7 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpoi
            -Wno-unused-parameter
 SAN     ?=
 override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC $(OPT) $(MARCH) -fopenmp -pthread -g $(WARN) -Icore -Idatasets -I/usr/include/stb $(SAN)
-override LDLIBS += -lblis -lz -lm -fopenmp -pthread $(SAN)
+override LDLIBS += -lblis -lmatio -lz -lm -fopenmp -pthread $(SAN)
 BUILD   ?= build
 
 # datasets/ readers go into the same library: core stays free of Lua, and

@@ -8,8 +8,9 @@
 ** padded with spaces to a multiple of 8, then the data section: raw
 ** little-endian tensors, offsets relative to its start.
 **
-** The reader treats the file as hostile: a strict JSON parser of our own
-** (no nesting beyond the schema, so no recursion to exhaust), every size
+** The reader treats the file as hostile: the core's strict JSON reader
+** (md_json.h, a pull parser walked along the schema, so nothing nests deeper
+** than the schema and nothing is built but the entries), every size
 ** checked against the file before anything is allocated, offsets that must
 ** tile the data section exactly (as the reference implementation demands),
 ** and an error naming the file and the problem instead of a crash.
@@ -17,6 +18,7 @@
 ** leaves either the old file or the new one, never half of one.
 */
 #include "internal.h"
+#include "md_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,100 +122,6 @@ static void convert(void *dst, const void *src, int64_t n, int st) {
 /* }====================================================== */
 
 /* {====================================================== helpers */
-/* UTF-8 as JSON requires: no overlongs, no surrogates, nothing above U+10FFFF */
-static int utf8_valid(const unsigned char *s, size_t n, size_t *bad) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    size_t k;
-    uint32_t cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      k = 1;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      k = 2;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      k = 3;
-      cp = c & 0x07;
-    } else {
-      *bad = i;
-      return 0;
-    }
-    if (n - i <= k) {
-      *bad = i;
-      return 0;
-    }
-    for (size_t j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xc0) != 0x80) {
-        *bad = i;
-        return 0;
-      }
-      cp = cp << 6 | (s[i + j] & 0x3f);
-    }
-    if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (k == 3 && (cp < 0x10000 || cp > 0x10ffff))) {
-      *bad = i;
-      return 0;
-    }
-    i += k + 1;
-  }
-  return 1;
-}
-
-/* a growable byte buffer for the header we write */
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} sbuf;
-static void sb_add(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t nc = b->cap ? b->cap : 256;
-    while (nc < b->n + n + 1) nc *= 2;
-    char *p = realloc(b->p, nc);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = nc;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-  char tmp[128]; /* enough for the longest use: two 20-digit offsets */
-  va_list ap;
-  va_start(ap, fmt);
-  int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-  va_end(ap);
-  if (k > 0) sb_add(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-/* a JSON string literal; names were checked to be valid UTF-8 */
-static void sb_json_string(sbuf *b, const char *s) {
-  sb_add(b, "\"", 1);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      char e[2] = {'\\', (char)c};
-      sb_add(b, e, 2);
-    } else if (c < 0x20) {
-      sb_printf(b, "\\u%04x", c);
-    } else {
-      sb_add(b, (const char *)&c, 1);
-    }
-  }
-  sb_add(b, "\"", 1);
-}
-
 /* an error "fn: path: message" */
 static int st_error(const char *fn, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -336,7 +244,7 @@ int md_safetensors_save(const char *path, int n, const md_named *items) {
     char sh[80];
     size_t bad;
     if (!nm) return st_error(SAVE, path, "item %d has no name", i + 1);
-    if (!utf8_valid((const unsigned char *)nm, strlen(nm), &bad))
+    if (!md_json_utf8_valid(nm, strlen(nm), &bad))
       return st_error(SAVE, path, "name '%s' (item %d) is not valid UTF-8 (byte %zu)",
                       show(nm, strlen(nm), sh, sizeof sh), i + 1, bad);
     if (!strcmp(nm, "__metadata__"))
@@ -379,21 +287,21 @@ int md_safetensors_save(const char *path, int n, const md_named *items) {
         offs[i] = off;
         off += (uint64_t)md_numel(items[i].t) * (items[i].t->dtype == MD_I64 ? 8u : 4u);
       }
-  sbuf h = {0};
-  sb_str(&h, "{");
+  md_json_buf h = {0};
+  md_json_put(&h, "{", 1);
   for (int i = 0; i < n; i++) {
     const md_tensor *t = items[i].t;
     uint64_t nb = (uint64_t)md_numel(t) * (t->dtype == MD_I64 ? 8u : 4u);
-    if (i) sb_str(&h, ",");
-    sb_json_string(&h, items[i].name);
-    sb_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", t->dtype == MD_I64 ? "I64" : "F32");
-    for (int d = 0; d < t->ndim; d++) sb_printf(&h, d ? ",%lld" : "%lld", (long long)t->shape[d]);
-    sb_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offs[i],
+    if (i) md_json_put(&h, ",", 1);
+    md_json_put_string(&h, items[i].name, strlen(items[i].name));
+    md_json_putf(&h, ":{\"dtype\":\"%s\",\"shape\":[", t->dtype == MD_I64 ? "I64" : "F32");
+    for (int d = 0; d < t->ndim; d++) md_json_putf(&h, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+    md_json_putf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offs[i],
               (unsigned long long)(offs[i] + nb));
   }
   free(offs);
-  sb_str(&h, "}");
-  while (!h.oom && h.n % 8) sb_str(&h, " ");
+  md_json_put(&h, "}", 1);
+  while (!h.oom && h.n % 8) md_json_put(&h, " ", 1);
   if (h.oom) {
     free(h.p);
     return st_error(SAVE, path, "out of memory building the header");
@@ -459,8 +367,7 @@ typedef struct entry {
 
 typedef struct parser {
   const char *path;
-  const char *s; /* the header */
-  size_t n, i;   /* length, position */
+  md_json j; /* the header, through the shared strict reader (md_json.h) */
   entry *ent;
   int nent, cap;
 } parser;
@@ -477,259 +384,79 @@ static int perr(parser *P, const char *fmt, ...) {
   md_set_error("%s: %s: %s", LOAD, P->path, msg);
   return 0;
 }
-/* what is at the current position, for "expected X, found Y" */
-static const char *found(parser *P) {
-  if (P->i >= P->n) return "the end of the header";
-  char c = P->s[P->i];
-  if (c && strchr("-0123456789", c)) return "a number";
-  switch (c) {
-  case '{': return "an object";
-  case '[': return "an array";
-  case '"': return "a string";
-  case 't': return "a boolean";
-  case 'f': return "a boolean";
-  case 'n': return "null";
-  case ',': return "','";
-  case ':': return "':'";
-  case '}': return "'}'";
-  case ']': return "']'";
-  default: return "an unexpected character";
-  }
-}
-static int bad_json(parser *P, const char *expected) {
-  return perr(P, "bad JSON in the header at byte %zu: expected %s, found %s", P->i, expected,
-              found(P));
-}
-static void ws(parser *P) {
-  while (P->i < P->n &&
-         (P->s[P->i] == ' ' || P->s[P->i] == '\t' || P->s[P->i] == '\n' || P->s[P->i] == '\r'))
-    P->i++;
-}
-static int eat(parser *P, char c) {
-  ws(P);
-  if (P->i < P->n && P->s[P->i] == c) {
-    P->i++;
-    return 1;
-  }
-  return 0;
-}
-static int hex4(parser *P, uint32_t *v) {
-  if (P->n - P->i < 4) return 0;
-  *v = 0;
-  for (int k = 0; k < 4; k++) {
-    char c = P->s[P->i + (size_t)k];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return 0;
-    *v = *v << 4 | (uint32_t)d;
-  }
-  P->i += 4;
-  return 1;
-}
-/* a JSON string into a malloc'd buffer (decoded, NUL-terminated, may hold
-** NULs from \u0000: the length says where it ends).  The input was checked to
-** be UTF-8, and decoding never makes it longer, so the buffer is the raw size. */
-static char *json_string(parser *P, size_t *len, const char *what) {
-  ws(P);
-  if (P->i >= P->n || P->s[P->i] != '"') {
-    bad_json(P, what);
-    return NULL;
-  }
-  size_t start = ++P->i, j = start;
-  while (j < P->n && P->s[j] != '"') j += P->s[j] == '\\' ? 2 : 1;
-  if (j >= P->n) {
-    P->i = P->n;
-    perr(P, "bad JSON in the header: a string starting at byte %zu is not closed", start - 1);
-    return NULL;
-  }
-  char *out = malloc(j - start + 1);
-  if (!out) {
-    perr(P, "out of memory");
-    return NULL;
-  }
-  size_t k = 0;
-  while (P->s[P->i] != '"') {
-    unsigned char c = (unsigned char)P->s[P->i];
-    if (c < 0x20) {
-      perr(P, "bad JSON in the header at byte %zu: control character 0x%02x inside a string", P->i,
-           c);
-      free(out);
-      return NULL;
-    }
-    if (c != '\\') {
-      out[k++] = (char)c;
-      P->i++;
-      continue;
-    }
-    char e = P->s[P->i + 1];
-    P->i += 2;
-    const char *simple = strchr("\"\\/bfnrt", e);
-    if (e && simple) {
-      out[k++] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
-      continue;
-    }
-    uint32_t cp, lo;
-    if (e != 'u' || !hex4(P, &cp)) {
-      P->i -= 2;
-      perr(P, "bad JSON in the header at byte %zu: invalid escape in a string", P->i);
-      free(out);
-      return NULL;
-    }
-    if (cp >= 0xdc00 && cp <= 0xdfff) {
-      perr(P, "bad JSON in the header at byte %zu: lone low surrogate \\u%04x", P->i - 6, cp);
-      free(out);
-      return NULL;
-    }
-    if (cp >= 0xd800 && cp <= 0xdbff) {
-      if (!(P->n - P->i >= 6 && P->s[P->i] == '\\' && P->s[P->i + 1] == 'u' &&
-            (P->i += 2, hex4(P, &lo)) && lo >= 0xdc00 && lo <= 0xdfff)) {
-        perr(P, "bad JSON in the header near byte %zu: high surrogate not followed by a low one",
-             P->i);
-        free(out);
-        return NULL;
-      }
-      cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-    }
-    if (cp < 0x80) {
-      out[k++] = (char)cp;
-    } else if (cp < 0x800) {
-      out[k++] = (char)(0xc0 | cp >> 6);
-      out[k++] = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      out[k++] = (char)(0xe0 | cp >> 12);
-      out[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-      out[k++] = (char)(0x80 | (cp & 0x3f));
-    } else {
-      out[k++] = (char)(0xf0 | cp >> 18);
-      out[k++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-      out[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-      out[k++] = (char)(0x80 | (cp & 0x3f));
-    }
-  }
-  P->i++; /* closing quote */
-  out[k] = 0;
-  *len = k;
-  return out;
-}
+/* the reader failed (bad JSON, or a value of another type than the schema's) */
+static int jerr(parser *P) { return perr(P, "bad JSON in the header at byte %zu: %s", P->j.err_at, P->j.err); }
+/* a key / item result: 1 another member, 0 the end, -1 an error (reported) */
+static int more(parser *P, int r) { return r < 0 ? (jerr(P), -1) : r; }
+static int is(const char *k, size_t l, const char *name) { return l == strlen(name) && !memcmp(k, name, l); }
+
 /* a JSON number that must be a non-negative integer below 2^63 */
 static int json_uint(parser *P, uint64_t *v, const char *what, const char *ctx) {
-  ws(P);
-  size_t st = P->i;
-  int neg = 0, frac = 0;
-  if (P->i < P->n && P->s[P->i] == '-') {
-    neg = 1;
-    P->i++;
-  }
-  if (P->i >= P->n || P->s[P->i] < '0' || P->s[P->i] > '9') {
-    P->i = st;
-    char exp[160];
-    snprintf(exp, sizeof exp, "a number (%s%s)", ctx, what);
-    return bad_json(P, exp);
-  }
-  uint64_t x = 0;
-  int big = 0;
-  if (P->s[P->i] == '0') {
-    P->i++;
-    if (P->i < P->n && P->s[P->i] >= '0' && P->s[P->i] <= '9')
-      return perr(P, "bad JSON in the header at byte %zu: a number with a leading zero", st);
-  } else {
-    while (P->i < P->n && P->s[P->i] >= '0' && P->s[P->i] <= '9') {
-      unsigned d = (unsigned)(P->s[P->i++] - '0');
-      if (x > (UINT64_C(0x7fffffffffffffff) - d) / 10) big = 1;
-      if (!big) x = x * 10 + d;
-    }
-  }
-  if (P->i < P->n && P->s[P->i] == '.') {
-    frac = 1;
-    P->i++;
-    if (P->i >= P->n || P->s[P->i] < '0' || P->s[P->i] > '9')
-      return perr(P, "bad JSON in the header at byte %zu: no digits after the decimal point", P->i);
-    while (P->i < P->n && P->s[P->i] >= '0' && P->s[P->i] <= '9') P->i++;
-  }
-  if (P->i < P->n && (P->s[P->i] == 'e' || P->s[P->i] == 'E')) {
-    frac = 1;
-    P->i++;
-    if (P->i < P->n && (P->s[P->i] == '+' || P->s[P->i] == '-')) P->i++;
-    if (P->i >= P->n || P->s[P->i] < '0' || P->s[P->i] > '9')
-      return perr(P, "bad JSON in the header at byte %zu: no digits in the exponent", P->i);
-    while (P->i < P->n && P->s[P->i] >= '0' && P->s[P->i] <= '9') P->i++;
-  }
-  int nlen = (int)(P->i - st > 40 ? 40 : P->i - st);
-  if (neg && (x || frac || big)) return perr(P, "%snegative %s %.*s", ctx, what, nlen, P->s + st);
-  if (frac) return perr(P, "%s%s %.*s is not an integer", ctx, what, nlen, P->s + st);
-  if (big) return perr(P, "%s%s %.*s is too large", ctx, what, nlen, P->s + st);
-  *v = x;
+  char exp[160];
+  md_json_num x;
+  snprintf(exp, sizeof exp, "a number (%s%s)", ctx, what);
+  if (!md_json_number(&P->j, &x, exp)) return jerr(P);
+  int nlen = (int)(x.len > 40 ? 40 : x.len);
+  if (x.text[0] == '-' && !(x.fits && x.i == 0)) return perr(P, "%snegative %s %.*s", ctx, what, nlen, x.text);
+  if (!x.is_int) return perr(P, "%s%s %.*s is not an integer", ctx, what, nlen, x.text);
+  if (!x.fits) return perr(P, "%s%s %.*s is too large", ctx, what, nlen, x.text);
+  *v = (uint64_t)x.i;
   return 1;
 }
 
 /* "__metadata__": {"key": "value", ...}; the values must be strings.  We keep
 ** none of it (the API has no place for it) but check it all the same. */
 static int parse_metadata(parser *P) {
-  if (!eat(P, '{')) return bad_json(P, "an object for __metadata__");
-  if (eat(P, '}')) return 1;
-  do {
-    size_t l;
-    char *k = json_string(P, &l, "a string key in __metadata__");
-    if (!k) return 0;
-    free(k);
-    if (!eat(P, ':')) return bad_json(P, "':'");
-    ws(P);
-    if (P->i < P->n && P->s[P->i] != '"')
-      return perr(P, "__metadata__ values must be strings, found %s at byte %zu", found(P), P->i);
-    char *v = json_string(P, &l, "a string value in __metadata__");
-    if (!v) return 0;
-    free(v);
-  } while (eat(P, ','));
-  if (!eat(P, '}')) return bad_json(P, "',' or '}' in __metadata__");
-  return 1;
+  md_json *j = &P->j;
+  int r;
+  if (!md_json_object(j, "an object for __metadata__")) return jerr(P);
+  while ((r = more(P, md_json_key(j, NULL, NULL))) > 0) {
+    md_json_type t = md_json_peek(j);
+    if (t != MD_JSON_STRING && t != MD_JSON_NONE)
+      return perr(P, "__metadata__ values must be strings, found %s at byte %zu", md_json_found(j),
+                  md_json_offset(j));
+    if (!md_json_string(j, NULL, NULL, "a string value in __metadata__")) return jerr(P);
+  }
+  return r == 0;
 }
 
 static int parse_dtype(parser *P, entry *E, const char *ctx) {
+  const char *dt;
   size_t l;
-  char *dt = json_string(P, &l, "a string (the dtype)");
-  if (!dt) return 0;
+  if (!md_json_string(&P->j, &dt, &l, "a string (the dtype)")) return jerr(P);
   E->st = -1;
   for (int t = 0; t < ST_NTYPES; t++)
-    if (l == strlen(st_names[t]) && !strcmp(dt, st_names[t])) E->st = t;
-  if (E->st < 0) {
-    int other = 0;
-    for (int t = 0; st_other[t]; t++)
-      if (l == strlen(st_other[t]) && !strcmp(dt, st_other[t])) other = 1;
-    char sd[64];
-    perr(P, "%s%s dtype '%s' (supported: F32, F64, F16, BF16, I64, I32)", ctx,
-         other ? "unsupported" : "unknown", show(dt, l, sd, sizeof sd));
-  }
-  free(dt);
-  return E->st >= 0;
+    if (is(dt, l, st_names[t])) E->st = t;
+  if (E->st >= 0) return 1;
+  int other = 0;
+  for (int t = 0; st_other[t]; t++) other |= is(dt, l, st_other[t]);
+  char sd[64];
+  return perr(P, "%s%s dtype '%s' (supported: F32, F64, F16, BF16, I64, I32)", ctx, other ? "unsupported" : "unknown",
+              show(dt, l, sd, sizeof sd));
 }
 
 static int parse_shape(parser *P, entry *E, const char *ctx) {
-  if (!eat(P, '[')) return bad_json(P, "an array (the shape)");
+  int r;
+  if (!md_json_array(&P->j, "an array (the shape)")) return jerr(P);
   E->ndim = 0;
-  if (eat(P, ']')) return 1;
-  do {
+  while ((r = more(P, md_json_item(&P->j))) > 0) {
     uint64_t d;
     if (!json_uint(P, &d, "size in shape", ctx)) return 0;
-    if (E->ndim == MD_MAX_DIMS)
-      return perr(P, "%sshape has more than %d dimensions", ctx, MD_MAX_DIMS);
+    if (E->ndim == MD_MAX_DIMS) return perr(P, "%sshape has more than %d dimensions", ctx, MD_MAX_DIMS);
     E->shape[E->ndim++] = (int64_t)d;
-  } while (eat(P, ','));
-  return eat(P, ']') || bad_json(P, "',' or ']' in the shape");
+  }
+  return r == 0;
 }
 
 static int parse_offsets(parser *P, entry *E, const char *ctx) {
-  if (!eat(P, '[')) return bad_json(P, "an array (data_offsets)");
   uint64_t o[2];
-  int k = 0;
-  if (!eat(P, ']')) {
-    do {
-      if (k == 2) return perr(P, "%sdata_offsets must have 2 entries, found more", ctx);
-      if (!json_uint(P, &o[k++], "data offset", ctx)) return 0;
-    } while (eat(P, ','));
-    if (!eat(P, ']')) return bad_json(P, "',' or ']' in data_offsets");
+  int k = 0, r;
+  if (!md_json_array(&P->j, "an array (data_offsets)")) return jerr(P);
+  while ((r = more(P, md_json_item(&P->j))) > 0) {
+    if (k == 2) return perr(P, "%sdata_offsets must have 2 entries, found more", ctx);
+    if (!json_uint(P, &o[k++], "data offset", ctx)) return 0;
   }
+  if (r < 0) return 0;
   if (k != 2) return perr(P, "%sdata_offsets must have 2 entries, found %d", ctx, k);
   E->b = o[0];
   E->e = o[1];
@@ -739,92 +466,60 @@ static int parse_offsets(parser *P, entry *E, const char *ctx) {
 /* {"dtype":"F32","shape":[2,3],"data_offsets":[b,e]}, each field exactly once */
 static int parse_entry(parser *P, entry *E, const char *shown) {
   static const char *const fields[3] = {"dtype", "shape", "data_offsets"};
-  int (*const parse[3])(parser *, entry *, const char *) = {parse_dtype, parse_shape,
-                                                            parse_offsets};
-  int have[3] = {0, 0, 0};
-  char ctx[160];
+  int (*const parse[3])(parser *, entry *, const char *) = {parse_dtype, parse_shape, parse_offsets};
+  int have[3] = {0, 0, 0}, r;
+  char ctx[160], exp[200];
+  const char *k;
+  size_t l;
   snprintf(ctx, sizeof ctx, "tensor '%s': ", shown);
-  if (!eat(P, '{')) {
-    char exp[200];
-    snprintf(exp, sizeof exp, "an object describing tensor '%s'", shown);
-    return bad_json(P, exp);
+  snprintf(exp, sizeof exp, "an object describing tensor '%s'", shown);
+  if (!md_json_object(&P->j, exp)) return jerr(P);
+  while ((r = more(P, md_json_key(&P->j, &k, &l))) > 0) {
+    int f = 0;
+    while (f < 3 && !is(k, l, fields[f])) f++;
+    char sk[64];
+    if (f == 3)
+      return perr(P, "%sunknown field '%s' (expected dtype, shape, data_offsets)", ctx, show(k, l, sk, sizeof sk));
+    if (have[f]) return perr(P, "%sthe field '%s' appears twice", ctx, fields[f]);
+    have[f] = 1;
+    if (!parse[f](P, E, ctx)) return 0;
   }
-  if (!eat(P, '}')) {
-    do {
-      size_t l;
-      char *k = json_string(P, &l, "a string key");
-      if (!k) return 0;
-      int f = 0;
-      while (f < 3 && (l != strlen(fields[f]) || strcmp(k, fields[f]))) f++;
-      if (f == 3) {
-        char sk[64];
-        perr(P, "%sunknown field '%s' (expected dtype, shape, data_offsets)", ctx,
-             show(k, l, sk, sizeof sk));
-        free(k);
-        return 0;
-      }
-      free(k);
-      if (!eat(P, ':')) return bad_json(P, "':'");
-      if (have[f]) return perr(P, "%sthe field '%s' appears twice", ctx, fields[f]);
-      have[f] = 1;
-      if (!parse[f](P, E, ctx)) return 0;
-    } while (eat(P, ','));
-    if (!eat(P, '}')) return bad_json(P, "',' or '}' in a tensor's description");
-  }
-  for (int f = 0; f < 3; f++)
+  for (int f = 0; r == 0 && f < 3; f++)
     if (!have[f]) return perr(P, "%smissing field '%s'", ctx, fields[f]);
-  return 1;
+  return r == 0;
 }
 
 static int parse_header(parser *P) {
-  int have_meta = 0;
-  if (!eat(P, '{')) return bad_json(P, "'{' (the header is a JSON object)");
-  if (!eat(P, '}')) {
-    do {
-      size_t l;
-      size_t at = (ws(P), P->i);
-      char *k = json_string(P, &l, "a string key (a tensor name)");
-      if (!k) return 0;
-      if (!eat(P, ':')) {
-        free(k);
-        return bad_json(P, "':'");
-      }
-      if (!strcmp(k, "__metadata__") && l == 12) {
-        free(k);
-        if (have_meta) return perr(P, "__metadata__ appears twice");
-        have_meta = 1;
-        if (!parse_metadata(P)) return 0;
-        continue;
-      }
-      char sk[80];
-      show(k, l, sk, sizeof sk);
-      if (l != strlen(k)) {
-        free(k);
-        return perr(P, "the tensor name at byte %zu ('%s') contains a NUL character", at, sk);
-      }
-      if (P->nent == P->cap) {
-        int nc = P->cap ? 2 * P->cap : 16;
-        entry *v = realloc(P->ent, sizeof *v * (size_t)nc);
-        if (!v) {
-          free(k);
-          return perr(P, "out of memory");
-        }
-        P->ent = v;
-        P->cap = nc;
-      }
-      entry *E = &P->ent[P->nent++];
-      memset(E, 0, sizeof *E);
-      E->name = k;
-      E->name_len = l;
-      if (!parse_entry(P, E, sk)) return 0;
-    } while (eat(P, ','));
-    if (!eat(P, '}')) return bad_json(P, "',' or '}' after a tensor");
+  md_json *j = &P->j;
+  int have_meta = 0, r;
+  const char *k;
+  size_t l;
+  if (!md_json_object(j, "'{' (the header is a JSON object)")) return jerr(P);
+  while ((r = more(P, md_json_key(j, &k, &l))) > 0) {
+    if (is(k, l, "__metadata__")) {
+      if (have_meta) return perr(P, "__metadata__ appears twice");
+      have_meta = 1;
+      if (!parse_metadata(P)) return 0;
+      continue;
+    }
+    char sk[80];
+    show(k, l, sk, sizeof sk);
+    if (memchr(k, 0, l)) return perr(P, "the tensor name at byte %zu ('%s') contains a NUL character", j->at, sk);
+    if (P->nent == P->cap) {
+      int nc = P->cap ? 2 * P->cap : 16;
+      entry *v = realloc(P->ent, sizeof *v * (size_t)nc);
+      if (!v) return perr(P, "out of memory");
+      P->ent = v;
+      P->cap = nc;
+    }
+    entry *E = &P->ent[P->nent++];
+    memset(E, 0, sizeof *E);
+    if (!(E->name = malloc(l + 1))) return perr(P, "out of memory");
+    memcpy(E->name, k, l + 1);
+    E->name_len = l;
+    if (!parse_entry(P, E, sk)) return 0;
   }
-  ws(P);
-  if (P->i != P->n)
-    return perr(P, "bad JSON in the header at byte %zu: %s after the end of the object", P->i,
-                found(P));
-  return 1;
+  return r == 0 && (md_json_end(j) || jerr(P));
 }
 
 static int by_name_e(const void *a, const void *b) {
@@ -999,7 +694,7 @@ int md_safetensors_load(const char *path, int *n, md_named **items) {
     close(fd);
     return st_error(LOAD, path, "empty header (length 0); a header is at least '{}'");
   }
-  char *hdr = malloc((size_t)hlen + 1);
+  char *hdr = malloc((size_t)hlen);
   if (!hdr) {
     close(fd);
     return st_error(LOAD, path, "out of memory for a %llu-byte header", (unsigned long long)hlen);
@@ -1009,14 +704,9 @@ int md_safetensors_load(const char *path, int *n, md_named **items) {
     close(fd);
     return st_error(LOAD, path, "cannot read the header: %s", strerror(errno));
   }
-  hdr[hlen] = 0;
-  P.s = hdr;
-  P.n = (size_t)hlen;
-  size_t bad;
-  int ok = 1;
-  if (!utf8_valid((const unsigned char *)hdr, P.n, &bad))
-    ok = perr(&P, "the header is not valid UTF-8 (byte %zu)", bad);
-  ok = ok && parse_header(&P) && check_entries(&P, fsize - 8 - hlen);
+  md_json_init(&P.j, hdr, (size_t)hlen, NULL);
+  int ok = parse_header(&P) && check_entries(&P, fsize - 8 - hlen);
+  md_json_free(&P.j);
   md_named *out = NULL;
   int got = 0;
   if (ok) {

@@ -170,9 +170,26 @@ static int is_header(const char *first) {
          !strcasecmp(first, "image") || !strcasecmp(first, "name");
 }
 
-/* read the split: rel paths and labels.  classes: the root's class folders;
-** when empty, the sorted distinct name labels of the CSV become the classes. */
-static int read_csv(const char *csv, strlist *classes, strlist *rels, int64_t **labels, int *nclasses) {
+/* the rows of one or more split files, in order */
+typedef struct {
+  strlist rels, names; /* file path; name label ("" for an integer one) */
+  int64_t *lab;        /* integer label, or -1 for a name */
+  int *file, *line;    /* where the row comes from */
+  int64_t cap;
+  long long maxint;
+} csv_rows;
+
+static void rows_free(csv_rows *R) {
+  sl_free(&R->rels);
+  sl_free(&R->names);
+  free(R->lab);
+  free(R->file);
+  free(R->line);
+  memset(R, 0, sizeof *R);
+}
+
+/* append the rows of csv (file number fi) to R */
+static int read_csv(const char *csv, int fi, csv_rows *R) {
   size_t size;
   uint8_t *buf = md_read_file(csv, &size, "folder csv");
   if (!buf) return MD_ERR;
@@ -188,11 +205,8 @@ static int read_csv(const char *csv, strlist *classes, strlist *rels, int64_t **
     md_set_error("folder csv %s: binary data (a NUL byte) in a text file", csv);
     return MD_ERR;
   }
-  int64_t *lab = NULL, cap = 0;
-  strlist names = {0}; /* name labels, per row ("" for integer ones) */
-  int rc = MD_ERR, from_csv = classes->n == 0;
-  long long maxint = -1;
-  int lineno = 0;
+  int rc = MD_ERR, lineno = 0;
+  int64_t first = R->rels.n;
   for (char *line = text, *next; line; line = next) {
     next = strchr(line, '\n');
     if (next) *next++ = 0;
@@ -204,74 +218,120 @@ static int read_csv(const char *csv, strlist *classes, strlist *rels, int64_t **
     if (!*t || *t == '#') continue;
     char *f[8];
     int nf = csv_fields(t, f, 8);
-    if (rels->n == 0 && names.n == 0 && is_header(f[0])) continue;
+    if (R->rels.n == first && is_header(f[0])) continue;
     if (nf < 2 || !*f[0] || !*f[1]) {
       md_set_error("folder csv %s: line %d: want \"filename,label\"", csv, lineno);
       goto done;
     }
-    if (rels->n == cap) {
-      cap = cap ? cap * 2 : 256;
-      int64_t *nl = realloc(lab, sizeof *lab * (size_t)cap);
-      if (!nl) goto oom;
-      lab = nl;
+    if (R->rels.n == R->cap) {
+      int64_t nc = R->cap ? R->cap * 2 : 256;
+      int64_t *nl = realloc(R->lab, sizeof *nl * (size_t)nc);
+      if (nl) R->lab = nl;
+      int *nfi = realloc(R->file, sizeof *nfi * (size_t)nc);
+      if (nfi) R->file = nfi;
+      int *nli = realloc(R->line, sizeof *nli * (size_t)nc);
+      if (nli) R->line = nli;
+      if (!nl || !nfi || !nli) goto oom;
+      R->cap = nc;
     }
     long long v;
+    int64_t i = R->rels.n;
     if (parse_int(f[1], &v)) {
       if (v < 0 || v > 1000000) {
         md_set_error("folder csv %s: line %d: label %lld out of range (0..1000000)", csv, lineno, v);
         goto done;
       }
-      lab[rels->n] = v;
-      maxint = v > maxint ? v : maxint;
-      if (!sl_push(&names, "")) goto oom;
+      R->lab[i] = v;
+      R->maxint = v > R->maxint ? v : R->maxint;
+      if (!sl_push(&R->names, "")) goto oom;
     } else {
-      lab[rels->n] = -1;
-      if (!sl_push(&names, f[1])) goto oom;
+      R->lab[i] = -1;
+      if (!sl_push(&R->names, f[1])) goto oom;
     }
-    if (!sl_push(rels, f[0])) goto oom;
+    R->file[i] = fi, R->line[i] = lineno;
+    if (!sl_push(&R->rels, f[0])) goto oom;
   }
-  if (rels->n == 0) {
+  if (R->rels.n == first) {
     md_set_error("folder csv %s: no rows", csv);
     goto done;
   }
-  if (from_csv) { /* the distinct name labels, sorted */
-    strlist tmp = {0};
-    for (int64_t i = 0; i < names.n; i++)
-      if (names.v[i][0] && !sl_push(&tmp, names.v[i])) {
-        sl_free(&tmp);
-        goto oom;
-      }
-    if (tmp.n > 1) qsort(tmp.v, (size_t)tmp.n, sizeof *tmp.v, cmp_str);
-    for (int64_t i = 0; i < tmp.n; i++)
-      if ((i == 0 || strcmp(tmp.v[i], tmp.v[i - 1]) != 0) && !sl_push(classes, tmp.v[i])) {
-        sl_free(&tmp);
-        goto oom;
-      }
-    sl_free(&tmp);
-  }
-  for (int64_t i = 0; i < rels->n; i++) {
-    if (lab[i] >= 0) continue;
-    int64_t k = 0;
-    while (k < classes->n && strcmp(classes->v[k], names.v[i]) != 0) k++;
-    if (k == classes->n) {
-      md_set_error("folder csv %s: row %lld (%s): label '%s' is not a class (not an integer, and no class "
-                   "folder of that name)",
-                   csv, (long long)i + 1, rels->v[i], names.v[i]);
-      goto done;
-    }
-    lab[i] = k;
-  }
-  *nclasses = (int)(maxint + 1 > classes->n ? maxint + 1 : classes->n);
-  *labels = lab;
-  lab = NULL;
   rc = MD_OK;
   goto done;
 oom:
   md_set_error("folder csv %s: out of memory", csv);
 done:
-  free(lab);
-  sl_free(&names);
   free(text);
+  return rc;
+}
+
+/* the distinct name labels of R, sorted, appended to classes */
+static int add_names(const csv_rows *R, strlist *classes) {
+  strlist tmp = {0};
+  int ok = 1;
+  for (int64_t i = 0; ok && i < R->names.n; i++)
+    if (R->names.v[i][0]) ok = sl_push(&tmp, R->names.v[i]);
+  if (ok && tmp.n > 1) qsort(tmp.v, (size_t)tmp.n, sizeof *tmp.v, cmp_str);
+  for (int64_t i = 0; ok && i < tmp.n; i++)
+    if (i == 0 || strcmp(tmp.v[i], tmp.v[i - 1]) != 0) ok = sl_push(classes, tmp.v[i]);
+  sl_free(&tmp);
+  return ok;
+}
+
+static int n_files(const char *const *v) {
+  int n = 0;
+  while (v && v[n]) n++;
+  return n;
+}
+
+/* the split (o->csv, or the files o->csvs) into rels and labels.  classes:
+** the root's class folders; the classes become the sorted distinct name
+** labels of o->class_csvs when given, else, when the root has no class
+** folders, those of the split itself. */
+static int read_split(const md_folder_opts *o, strlist *classes, strlist *rels, int64_t **labels, int *nclasses) {
+  const char *one[2] = {o->csv, NULL};
+  const char *const *files = o->csvs ? o->csvs : one;
+  const char *src = "no class folder of that name";
+  csv_rows R = {0}, C = {0};
+  R.maxint = -1;
+  int rc = MD_ERR, nf = n_files(files);
+  if (nf == 0) {
+    md_set_error("folder: the csv list is empty");
+    return MD_ERR;
+  }
+  for (int k = 0; k < nf; k++)
+    if (read_csv(files[k], k, &R) != MD_OK) goto done;
+  if (o->class_csvs) {
+    for (int k = 0; o->class_csvs[k]; k++)
+      if (read_csv(o->class_csvs[k], k, &C) != MD_OK) goto done;
+    sl_free(classes);
+    if (!add_names(&C, classes)) goto oom;
+    src = "not a label of the class CSV files";
+  } else if (classes->n == 0 && !add_names(&R, classes)) {
+    goto oom;
+  }
+  for (int64_t i = 0; i < R.rels.n; i++) {
+    if (R.lab[i] >= 0) continue;
+    const char *key = R.names.v[i]; /* classes are sorted, from folders or CSVs alike */
+    char **hit = classes->n ? bsearch(&key, classes->v, (size_t)classes->n, sizeof *classes->v, cmp_str) : NULL;
+    if (!hit) {
+      md_set_error("folder csv %s: line %d (%s): label '%s' is not a class (not an integer, and %s)", files[R.file[i]],
+                   R.line[i], R.rels.v[i], R.names.v[i], src);
+      goto done;
+    }
+    R.lab[i] = hit - classes->v;
+  }
+  *nclasses = (int)(R.maxint + 1 > classes->n ? R.maxint + 1 : classes->n);
+  *rels = R.rels;
+  R.rels = (strlist){0};
+  *labels = R.lab;
+  R.lab = NULL;
+  rc = MD_OK;
+  goto done;
+oom:
+  md_set_error("folder csv %s: out of memory", files[0]);
+done:
+  rows_free(&R);
+  rows_free(&C);
   return rc;
 }
 /* }====================================================== */
@@ -352,6 +412,14 @@ md_dataset *md_open_folder(const char *root, const md_folder_opts *opts) {
     md_set_error("open_folder %s: size must be both h and w in 1..16384, got %dx%d", root, o.h, o.w);
     return NULL;
   }
+  if (o.csv && o.csvs) {
+    md_set_error("open_folder %s: give either csv or csvs, not both", root);
+    return NULL;
+  }
+  if (o.class_csvs && !o.csv && !o.csvs) {
+    md_set_error("open_folder %s: class_csvs name the classes of a csv split; give csv too", root);
+    return NULL;
+  }
   if (o.masks && o.labelme) {
     md_set_error("open_folder %s: give either a mask folder or labelme, not both", root);
     return NULL;
@@ -367,8 +435,8 @@ md_dataset *md_open_folder(const char *root, const md_folder_opts *opts) {
     return NULL;
   }
   if (list_dir(root, 1, &classes) != MD_OK) goto fail;
-  if (o.csv) {
-    if (read_csv(o.csv, &classes, &rels, &labels, &nclasses) != MD_OK) goto fail;
+  if (o.csv || o.csvs) {
+    if (read_split(&o, &classes, &rels, &labels, &nclasses) != MD_OK) goto fail;
   } else {
     if (classes.n == 0) {
       md_set_error("folder %s: no class folders (want root/<class>/<image>, or a csv split)", root);

@@ -18,240 +18,13 @@
 ** size than the image samples the centres of its own pixels mapped back to
 ** image coordinates, so no resampling is needed.
 */
+#include "md_json.h"
 #include "readers.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* {====================================================== a small JSON reader */
-typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
-typedef struct jval jval;
-struct jval {
-  jtype t;
-  double num;
-  char *str;   /* J_STR */
-  int n;       /* J_ARR / J_OBJ: entries */
-  jval *items; /* entries */
-  char **keys; /* J_OBJ */
-};
-
-typedef struct {
-  const char *s, *end, *path;
-  int depth;
-  int failed;
-} jparser;
-
-static void jfree(jval *v) {
-  if (!v) return;
-  free(v->str);
-  for (int i = 0; i < v->n; i++) {
-    jfree(&v->items[i]);
-    if (v->keys) free(v->keys[i]);
-  }
-  free(v->items);
-  free(v->keys);
-  memset(v, 0, sizeof *v);
-}
-
-static void jerr(jparser *p, const char *start, const char *what) {
-  if (p->failed) return;
-  p->failed = 1;
-  md_set_error("labelme %s: bad JSON at byte %ld: %s", p->path, (long)(p->s - start), what);
-}
-
-static void skip_ws(jparser *p) {
-  while (p->s < p->end && (*p->s == ' ' || *p->s == '\t' || *p->s == '\n' || *p->s == '\r')) p->s++;
-}
-
-static int put_utf8(char *o, unsigned cp) {
-  if (cp < 0x80) return o[0] = (char)cp, 1;
-  if (cp < 0x800) return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 63)), 2;
-  if (cp < 0x10000)
-    return o[0] = (char)(0xe0 | cp >> 12), o[1] = (char)(0x80 | ((cp >> 6) & 63)), o[2] = (char)(0x80 | (cp & 63)), 3;
-  o[0] = (char)(0xf0 | cp >> 18), o[1] = (char)(0x80 | ((cp >> 12) & 63));
-  o[2] = (char)(0x80 | ((cp >> 6) & 63)), o[3] = (char)(0x80 | (cp & 63));
-  return 4;
-}
-
-static int hex4(const char *s, unsigned *v) {
-  *v = 0;
-  for (int i = 0; i < 4; i++) {
-    int c = (unsigned char)s[i], d = isdigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-    if (d < 0) return 0;
-    *v = *v << 4 | (unsigned)d;
-  }
-  return 1;
-}
-
-static char *jstring(jparser *p, const char *start) {
-  /* p->s at the opening quote */
-  const char *q = ++p->s;
-  size_t cap = 16, n = 0;
-  while (q < p->end && *q != '"') { /* measure */
-    if (*q == '\\') q++;
-    q++;
-  }
-  if (q >= p->end) {
-    jerr(p, start, "unterminated string");
-    return NULL;
-  }
-  cap = (size_t)(q - p->s) + 1;
-  char *out = malloc(cap + 4);
-  if (!out) {
-    jerr(p, start, "out of memory");
-    return NULL;
-  }
-  while (*p->s != '"') {
-    unsigned char c = (unsigned char)*p->s;
-    if (c < 0x20) {
-      free(out);
-      jerr(p, start, "control character in a string");
-      return NULL;
-    }
-    if (c != '\\') {
-      out[n++] = (char)c;
-      p->s++;
-      continue;
-    }
-    p->s++;
-    char e = *p->s++;
-    switch (e) {
-    case '"': out[n++] = '"'; break;
-    case '\\': out[n++] = '\\'; break;
-    case '/': out[n++] = '/'; break;
-    case 'b': out[n++] = '\b'; break;
-    case 'f': out[n++] = '\f'; break;
-    case 'n': out[n++] = '\n'; break;
-    case 'r': out[n++] = '\r'; break;
-    case 't': out[n++] = '\t'; break;
-    case 'u': {
-      unsigned cp;
-      if (p->end - p->s < 4 || !hex4(p->s, &cp)) {
-        free(out);
-        jerr(p, start, "bad \\u escape");
-        return NULL;
-      }
-      p->s += 4;
-      /* a \uXXXX is 6 input bytes and at most 3 output bytes (4 for a pair of 12) */
-      if (cp >= 0xd800 && cp < 0xdc00 && p->end - p->s >= 6 && p->s[0] == '\\' && p->s[1] == 'u') {
-        unsigned lo;
-        if (hex4(p->s + 2, &lo) && lo >= 0xdc00 && lo < 0xe000) {
-          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-          p->s += 6;
-        }
-      }
-      n += (size_t)put_utf8(out + n, cp);
-      break;
-    }
-    default:
-      free(out);
-      jerr(p, start, "bad escape in a string");
-      return NULL;
-    }
-  }
-  p->s++; /* closing quote */
-  out[n] = 0;
-  return out;
-}
-
-static int jparse(jparser *p, const char *start, jval *v);
-
-static int jpush(jparser *p, const char *start, jval *v, int *cap) {
-  if (v->n == *cap) {
-    int nc = *cap ? *cap * 2 : 4;
-    jval *ni = realloc(v->items, sizeof *ni * (size_t)nc);
-    if (!ni) return jerr(p, start, "out of memory"), 0;
-    v->items = ni;
-    if (v->t == J_OBJ) {
-      char **nk = realloc(v->keys, sizeof *nk * (size_t)nc);
-      if (!nk) return jerr(p, start, "out of memory"), 0;
-      v->keys = nk;
-    }
-    *cap = nc;
-  }
-  memset(&v->items[v->n], 0, sizeof v->items[0]);
-  if (v->t == J_OBJ) v->keys[v->n] = NULL;
-  v->n++;
-  return 1;
-}
-
-static int jparse(jparser *p, const char *start, jval *v) {
-  memset(v, 0, sizeof *v);
-  skip_ws(p);
-  if (p->s >= p->end) return jerr(p, start, "unexpected end of file"), 0;
-  if (++p->depth > 64) return jerr(p, start, "nested too deeply"), 0;
-  int ok = 1;
-  char c = *p->s;
-  if (c == '{' || c == '[') {
-    v->t = c == '{' ? J_OBJ : J_ARR;
-    char close = c == '{' ? '}' : ']';
-    int cap = 0;
-    p->s++;
-    skip_ws(p);
-    if (p->s < p->end && *p->s == close) {
-      p->s++;
-    } else {
-      for (;;) {
-        if (!jpush(p, start, v, &cap)) return 0;
-        jval *item = &v->items[v->n - 1];
-        if (v->t == J_OBJ) {
-          skip_ws(p);
-          if (p->s >= p->end || *p->s != '"') return jerr(p, start, "expected a string key"), 0;
-          if (!(v->keys[v->n - 1] = jstring(p, start))) return 0;
-          skip_ws(p);
-          if (p->s >= p->end || *p->s != ':') return jerr(p, start, "expected ':'"), 0;
-          p->s++;
-        }
-        if (!jparse(p, start, item)) return 0;
-        skip_ws(p);
-        if (p->s < p->end && *p->s == ',') {
-          p->s++;
-          continue;
-        }
-        if (p->s < p->end && *p->s == close) {
-          p->s++;
-          break;
-        }
-        return jerr(p, start, v->t == J_OBJ ? "expected ',' or '}'" : "expected ',' or ']'"), 0;
-      }
-    }
-  } else if (c == '"') {
-    v->t = J_STR;
-    ok = (v->str = jstring(p, start)) != NULL;
-  } else if (c == 't' && p->end - p->s >= 4 && !memcmp(p->s, "true", 4)) {
-    v->t = J_BOOL, v->num = 1, p->s += 4;
-  } else if (c == 'f' && p->end - p->s >= 5 && !memcmp(p->s, "false", 5)) {
-    v->t = J_BOOL, v->num = 0, p->s += 5;
-  } else if (c == 'n' && p->end - p->s >= 4 && !memcmp(p->s, "null", 4)) {
-    v->t = J_NULL, p->s += 4;
-  } else if (c == '-' || isdigit((unsigned char)c)) {
-    char buf[64];
-    size_t k = 0;
-    while (p->s + k < p->end && k < sizeof buf - 1 && strchr("+-0123456789.eE", p->s[k])) k++;
-    memcpy(buf, p->s, k);
-    buf[k] = 0;
-    char *e;
-    v->t = J_NUM;
-    v->num = strtod(buf, &e);
-    if (e != buf + k || k == 0) return jerr(p, start, "bad number"), 0;
-    p->s += k;
-  } else {
-    return jerr(p, start, "unexpected character"), 0;
-  }
-  p->depth--;
-  return ok;
-}
-
-static const jval *jget(const jval *o, const char *key) {
-  if (!o || o->t != J_OBJ) return NULL;
-  for (int i = 0; i < o->n; i++)
-    if (o->keys[i] && strcmp(o->keys[i], key) == 0) return &o->items[i];
-  return NULL;
-}
-/* }====================================================== */
 
 /* {====================================================== shapes */
 typedef struct {
@@ -284,100 +57,209 @@ static double *add_poly(md_polyset *ps, int n) {
   ps->n++;
   return xy;
 }
+/* }====================================================== */
 
-static int get_point(const jval *pt, double *x, double *y) {
-  if (!pt || pt->t != J_ARR || pt->n < 2 || pt->items[0].t != J_NUM || pt->items[1].t != J_NUM) return 0;
-  *x = pt->items[0].num, *y = pt->items[1].num;
-  return isfinite(*x) && isfinite(*y);
+/* {====================================================== reading the JSON
+** with the core's strict reader (md_json.h) */
+static int is(const char *k, size_t l, const char *name) { return l == strlen(name) && !memcmp(k, name, l); }
+
+/* one shape's points: x0 y0 x1 y1 ...; bad: the first point (1-based) that is
+** not an array starting with two finite numbers, 0 if none */
+typedef struct {
+  double *xy;
+  int n, cap, bad;
+} ptlist;
+
+/* "points": [[x, y], ...] (checked JSON: only out of memory can fail) */
+static int read_points(md_json *j, ptlist *pl) {
+  int r;
+  md_json_array(j, NULL);
+  while ((r = md_json_item(j)) > 0) {
+    double v[2] = {0, 0};
+    int k = 0, ok = md_json_peek(j) == MD_JSON_ARRAY;
+    if (ok) {
+      md_json_array(j, NULL);
+      for (; md_json_item(j) > 0; k++) {
+        md_json_num x;
+        if (k < 2 && md_json_peek(j) == MD_JSON_NUMBER) {
+          md_json_number(j, &x, NULL);
+          v[k] = x.d;
+        } else { /* not a number, or an extra coordinate (allowed) */
+          ok &= k >= 2;
+          md_json_skip(j);
+        }
+      }
+      ok = ok && k >= 2 && isfinite(v[0]) && isfinite(v[1]);
+    } else {
+      md_json_skip(j);
+    }
+    if (pl->n == pl->cap) {
+      int nc = pl->cap ? pl->cap * 2 : 16;
+      double *nx = realloc(pl->xy, sizeof *nx * 2 * (size_t)nc);
+      if (!nx) return 0;
+      pl->xy = nx, pl->cap = nc;
+    }
+    pl->xy[2 * pl->n] = v[0], pl->xy[2 * pl->n + 1] = v[1];
+    pl->n++;
+    if (!ok && !pl->bad) pl->bad = pl->n;
+  }
+  return r == 0;
+}
+
+/* one shape object: its points into pl (has_points 1; -1 when "points" is
+** not an array, 0 when absent), its type into type ("polygon" when absent or
+** not a string, "?" when too long to be one we know) */
+static int read_shape(md_json *j, ptlist *pl, int *has_points, char *type, size_t tcap) {
+  const char *k, *v;
+  size_t l, vl;
+  int have_type = 0;
+  strcpy(type, "polygon");
+  pl->n = pl->bad = 0;
+  *has_points = 0;
+  md_json_object(j, NULL);
+  while (md_json_key(j, &k, &l) > 0) { /* the first of duplicate keys counts */
+    if (is(k, l, "points") && !*has_points) {
+      *has_points = md_json_peek(j) == MD_JSON_ARRAY ? 1 : -1;
+      if (*has_points < 0)
+        md_json_skip(j);
+      else if (!read_points(j, pl))
+        return 0;
+    } else if (is(k, l, "shape_type") && !have_type && md_json_peek(j) == MD_JSON_STRING) {
+      have_type = 1;
+      md_json_string(j, &v, &vl, NULL);
+      if (vl < tcap && !memchr(v, 0, vl))
+        memcpy(type, v, vl + 1);
+      else
+        strcpy(type, "?");
+    } else {
+      have_type |= is(k, l, "shape_type");
+      md_json_skip(j);
+    }
+  }
+  return !j->failed;
+}
+
+/* shape s (1-based), the next value of the reader: read, check, add */
+static int add_shape(md_json *j, const char *path, int s, md_polyset *ps, ptlist *pl) {
+  char type[16];
+  int has_points = 0;
+  if (md_json_peek(j) == MD_JSON_OBJECT && !read_shape(j, pl, &has_points, type, sizeof type)) goto oom;
+  if (has_points <= 0) {
+    md_set_error("labelme %s: shape %d has no \"points\" array", path, s);
+    return 0;
+  }
+  if (strcmp(type, "polygon") == 0) {
+    if (pl->n < 3) {
+      md_set_error("labelme %s: shape %d (polygon) has %d points, need 3 or more", path, s, pl->n);
+      return 0;
+    }
+    if (pl->bad) {
+      md_set_error("labelme %s: shape %d point %d is not a pair of numbers", path, s, pl->bad);
+      return 0;
+    }
+    double *xy = add_poly(ps, pl->n);
+    if (!xy) goto oom;
+    memcpy(xy, pl->xy, sizeof *xy * 2 * (size_t)pl->n);
+  } else if (strcmp(type, "rectangle") == 0 || strcmp(type, "circle") == 0) {
+    if (pl->n != 2 || pl->bad) {
+      md_set_error("labelme %s: shape %d (%s) needs 2 points of 2 numbers", path, s, type);
+      return 0;
+    }
+    double x0 = pl->xy[0], y0 = pl->xy[1], x1 = pl->xy[2], y1 = pl->xy[3];
+    if (type[0] == 'r') {
+      double *xy = add_poly(ps, 4);
+      if (!xy) goto oom;
+      double r[8] = {x0, y0, x1, y0, x1, y1, x0, y1};
+      memcpy(xy, r, sizeof r);
+    } else {
+      double rad = hypot(x1 - x0, y1 - y0);
+      double *xy = add_poly(ps, 64);
+      if (!xy) goto oom;
+      for (int k = 0; k < 64; k++) {
+        double a = 6.283185307179586 * k / 64;
+        xy[2 * k] = x0 + rad * cos(a), xy[2 * k + 1] = y0 + rad * sin(a);
+      }
+    }
+  } /* other shape types are not areas: skipped */
+  return 1;
+oom:
+  md_set_error("labelme %s: out of memory", path);
+  return 0;
+}
+
+/* imageHeight / imageWidth: a number in 1..1e6, else 0 (unknown) */
+static int image_dim(md_json *j) {
+  md_json_num v;
+  if (md_json_peek(j) != MD_JSON_NUMBER) return md_json_skip(j), 0;
+  md_json_number(j, &v, NULL);
+  return v.d >= 1 && v.d < 1e6 ? (int)v.d : 0;
 }
 
 md_polyset *md_labelme_parse(const char *path, int *img_h, int *img_w) {
   size_t size;
   uint8_t *buf = md_read_file(path, &size, "labelme");
   if (!buf) return NULL;
-  jparser p = {(const char *)buf, (const char *)buf + size, path, 0, 0};
-  jval root;
+  /* labels are not used: stray non-UTF-8 bytes in them do not reject a file */
+  md_json_opts jo = {0};
+  jo.raw_bytes = 1;
+  md_json j;
   md_polyset *ps = NULL;
-  int ok = jparse(&p, (const char *)buf, &root);
-  if (ok) {
-    skip_ws(&p);
-    if (p.s != p.end) {
-      jerr(&p, (const char *)buf, "trailing characters after the JSON value");
-      ok = 0;
-    }
-  }
-  if (!ok) {
-    jfree(&root);
-    free(buf);
-    return NULL;
-  }
-  free(buf);
-  if (root.t != J_OBJ) {
+  ptlist pl = {0};
+  const char *k;
+  size_t l;
+  int shapes = 0, got_h = 0, got_w = 0, H = 0, W = 0;
+  /* first the whole document must be JSON, so that a syntax error anywhere
+  ** is reported before any complaint about the content */
+  md_json_init(&j, (const char *)buf, size, &jo);
+  int ok = md_json_skip(&j) && md_json_end(&j);
+  if (!ok) md_set_error("labelme %s: bad JSON at byte %zu: %s", path, j.err_at, j.err);
+  md_json_free(&j);
+  md_json_init(&j, (const char *)buf, size, &jo);
+  if (!ok) goto fail;
+  if (md_json_peek(&j) != MD_JSON_OBJECT) {
     md_set_error("labelme %s: the JSON is not an object", path);
     goto fail;
   }
-  const jval *shapes = jget(&root, "shapes");
-  if (!shapes || shapes->t != J_ARR) {
+  if (!(ps = calloc(1, sizeof *ps))) goto oom;
+  md_json_object(&j, NULL);
+  while (md_json_key(&j, &k, &l) > 0) { /* the first of duplicate keys counts */
+    if (is(k, l, "shapes") && !shapes) {
+      shapes = md_json_peek(&j) == MD_JSON_ARRAY ? 1 : -1;
+      if (shapes < 0) break;
+      md_json_array(&j, NULL);
+      for (int s = 1; md_json_item(&j) > 0; s++)
+        if (!add_shape(&j, path, s, ps, &pl)) goto fail;
+    } else if (is(k, l, "imageHeight") && !got_h) {
+      got_h = 1, H = image_dim(&j);
+    } else if (is(k, l, "imageWidth") && !got_w) {
+      got_w = 1, W = image_dim(&j);
+    } else {
+      md_json_skip(&j);
+    }
+  }
+  if (shapes <= 0) {
     md_set_error("labelme %s: no \"shapes\" array", path);
     goto fail;
   }
-  const jval *H = jget(&root, "imageHeight"), *W = jget(&root, "imageWidth");
-  if (img_h) *img_h = H && H->t == J_NUM && H->num >= 1 && H->num < 1e6 ? (int)H->num : 0;
-  if (img_w) *img_w = W && W->t == J_NUM && W->num >= 1 && W->num < 1e6 ? (int)W->num : 0;
-  ps = calloc(1, sizeof *ps);
-  if (!ps) goto oom;
-  for (int s = 0; s < shapes->n; s++) {
-    const jval *sh = &shapes->items[s];
-    const jval *pts = jget(sh, "points"), *ty = jget(sh, "shape_type");
-    const char *type = ty && ty->t == J_STR ? ty->str : "polygon";
-    if (sh->t != J_OBJ || !pts || pts->t != J_ARR) {
-      md_set_error("labelme %s: shape %d has no \"points\" array", path, s + 1);
-      goto fail;
-    }
-    double x0, y0, x1, y1;
-    if (strcmp(type, "polygon") == 0) {
-      if (pts->n < 3) {
-        md_set_error("labelme %s: shape %d (polygon) has %d points, need 3 or more", path, s + 1, pts->n);
-        goto fail;
-      }
-      double *xy = add_poly(ps, pts->n);
-      if (!xy) goto oom;
-      for (int k = 0; k < pts->n; k++)
-        if (!get_point(&pts->items[k], &xy[2 * k], &xy[2 * k + 1])) {
-          md_set_error("labelme %s: shape %d point %d is not a pair of numbers", path, s + 1, k + 1);
-          goto fail;
-        }
-    } else if (strcmp(type, "rectangle") == 0 || strcmp(type, "circle") == 0) {
-      if (pts->n != 2 || !get_point(&pts->items[0], &x0, &y0) || !get_point(&pts->items[1], &x1, &y1)) {
-        md_set_error("labelme %s: shape %d (%s) needs 2 points of 2 numbers", path, s + 1, type);
-        goto fail;
-      }
-      if (type[0] == 'r') {
-        double *xy = add_poly(ps, 4);
-        if (!xy) goto oom;
-        double r[8] = {x0, y0, x1, y0, x1, y1, x0, y1};
-        memcpy(xy, r, sizeof r);
-      } else {
-        double rad = hypot(x1 - x0, y1 - y0);
-        double *xy = add_poly(ps, 64);
-        if (!xy) goto oom;
-        for (int k = 0; k < 64; k++) {
-          double a = 6.283185307179586 * k / 64;
-          xy[2 * k] = x0 + rad * cos(a), xy[2 * k + 1] = y0 + rad * sin(a);
-        }
-      }
-    } /* other shape types are not areas: skipped */
-  }
-  jfree(&root);
+  if (j.failed) goto oom; /* the text was checked: only memory can fail now */
+  if (img_h) *img_h = H;
+  if (img_w) *img_w = W;
+  free(pl.xy);
+  md_json_free(&j);
+  free(buf);
   return ps;
 oom:
   md_set_error("labelme %s: out of memory", path);
 fail:
-  jfree(&root);
+  free(pl.xy);
+  md_json_free(&j);
+  free(buf);
   md_polyset_free(ps);
   return NULL;
 }
+/* }====================================================== */
 
+/* {====================================================== rasterising */
 typedef struct {
   double x;
   int dir;

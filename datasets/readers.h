@@ -39,12 +39,27 @@ md_dataset *md_open_cifar(int nfiles, const char *const *files, int version, int
 ** (unlabeled.bin): labels are then -1. */
 md_dataset *md_open_stl10(const char *x, const char *y);
 
+/* SVHN (cropped digits, format 2): one MATLAB .mat file (train_32x32.mat,
+** test_32x32.mat or extra_32x32.mat, v5 compressed or not; read with
+** libmatio) holding X, uint8 32 x 32 x 3 x N in column-major order, and y,
+** N x 1 with the digits 1..9 and 10 for the digit 0.  Labels are the digits
+** (10 stored as 0), images 3 x 32 x 32; a missing X or y, another type or
+** shape, or a truncated file is an error naming the file. */
+md_dataset *md_open_svhn(const char *path);
+
 /* image folders: root/<class>/<file>.{png,jpg,jpeg,bmp} (class ids by sorted
 ** folder name), or a CSV split "filename,label" (paths relative to root,
 ** label a class name or an integer; see README).  Pixels decode lazily in
-** get(); every file's header is checked at open. */
+** get(); every file's header is checked at open.
+** The classes of a split's name labels: the sorted names of class_csvs'
+** labels when given (mini-ImageNet: root = images/, csv = train.csv and
+** class_csvs = train, val and test.csv, so each of the 100 wnids has one id
+** in every split), else the root's class folders, else the sorted distinct
+** names of the split itself. */
 typedef struct md_folder_opts {
   const char *csv;   /* split file, or NULL for the class folders */
+  const char *const *csvs;       /* or several split files (NULL-terminated), rows in order */
+  const char *const *class_csvs; /* NULL-terminated CSV files whose labels name the classes, or NULL */
   const char *masks; /* parallel mask folder (same relative paths; PNG), or NULL */
   int labelme;       /* masks from LabelMe JSON next to each image (<file>.json) */
   int evenodd;       /* LabelMe polygons: even-odd fill (1) or nonzero winding (0) */

@@ -7,8 +7,10 @@
 **   ds = md.open_idx(images, labels)
 **   ds = md.open_cifar({file, ...} | file [, {fine=true, version=10|100}])
 **   ds = md.open_stl10(x [, y])
+**   ds = md.open_svhn(mat)     -- train_32x32.mat etc. (libmatio)
 **   ds = md.open_folder(root [, {masks=dir, labelme=bool, fill="evenodd"|"nonzero",
-**                               size={h,w} | n, channels=1|3, csv=file, stats=n}])
+**                               size={h,w} | n, channels=1|3, csv=file | {file, ...},
+**                               classes_from={file, ...}, stats=n}])
 **   #ds; ds[i] (1-based) -> {image, label, mask; image=, label=, mask=}
 **   ds:get(i) -> image (c,h,w) float in [0,1], label (0-based), mask (1,h,w) 0/1 or nil
 **   ds:label(i), ds:labels() (int64 tensor), ds:info(), ds:close()
@@ -297,13 +299,44 @@ static int l_open_stl10(lua_State *L) {
   return 1;
 }
 
-static const char *const folder_opts[] = {"masks", "labelme", "fill", "size", "channels", "csv", "stats", NULL};
+static int l_open_svhn(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  md_dataset **b = newdsbox(L);
+  if (!(*b = md_open_svhn(path))) return fail(L);
+  return 1;
+}
+
+/* a list option {"a", "b", ...} as a NULL-terminated array; the array stays
+** on the stack and the strings in the options table, both alive until return */
+static const char *const *optstrlist(lua_State *L, int i, const char *fname, const char *k) {
+  if (opt_type(L, i, k) == LUA_TNIL) return lua_pop(L, 1), NULL;
+  if (!lua_istable(L, -1)) luaL_error(L, "%s: option '%s' must be a list of file names, got %s", fname, k, luaL_typename(L, -1));
+  lua_Integer n = luaL_len(L, -1);
+  if (n < 1 || n > 4096) luaL_error(L, "%s: option '%s' must list 1 to 4096 files", fname, k);
+  const char **v = lua_newuserdatauv(L, sizeof *v * (size_t)(n + 1), 0);
+  for (lua_Integer j = 0; j < n; j++) {
+    if (lua_geti(L, -2, j + 1) != LUA_TSTRING) luaL_error(L, "%s: %s[%I] is %s, not a file name", fname, k, j + 1, luaL_typename(L, -1));
+    v[j] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  v[n] = NULL;
+  lua_remove(L, -2); /* the list table (held by the options table) */
+  return v;
+}
+
+static const char *const folder_opts[] = {"masks", "labelme", "fill", "size", "channels", "csv", "classes_from", "stats", NULL};
 static int l_open_folder(lua_State *L) {
   const char *root = luaL_checkstring(L, 1);
   mdL_checkopts(L, 2, "open_folder", folder_opts);
   md_folder_opts o = {0};
   o.masks = optstr(L, 2, "open_folder", "masks");
-  o.csv = optstr(L, 2, "open_folder", "csv");
+  int csv_list = opt_type(L, 2, "csv") == LUA_TTABLE;
+  lua_pop(L, 1);
+  if (csv_list)
+    o.csvs = optstrlist(L, 2, "open_folder", "csv");
+  else
+    o.csv = optstr(L, 2, "open_folder", "csv");
+  o.class_csvs = optstrlist(L, 2, "open_folder", "classes_from");
   o.labelme = optbool(L, 2, "open_folder", "labelme", 0);
   const char *fill = optstr(L, 2, "open_folder", "fill");
   if (fill && strcmp(fill, "evenodd") != 0 && strcmp(fill, "nonzero") != 0)
@@ -468,6 +501,7 @@ static int l_clutter_families(lua_State *L) {
 const luaL_Reg mdL_datalib[] = {{"open_idx", l_open_idx},
                                  {"open_cifar", l_open_cifar},
                                  {"open_stl10", l_open_stl10},
+                                 {"open_svhn", l_open_svhn},
                                  {"open_folder", l_open_folder},
                                  {"mask_resize", l_mask_resize},
                                  {"mask_dilate", l_mask_dilate},

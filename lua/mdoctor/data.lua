@@ -140,12 +140,61 @@ function data.stl10(o)
   return core.open_stl10(x, y)
 end
 
---- data.image_folder{root=, masks=, size=, channels=, csv=, labelme=, fill=,
--- stats=}: root/<class>/<image> (or a CSV split "filename,label"); masks= a
--- parallel folder of PNG masks, labelme=true masks from LabelMe JSON next to
--- each image; size={h, w} or n; see md.open_folder
+--- data.svhn{split="train"|"test"|"extra", root="data/svhn"}: <split>_32x32.mat
+-- (SVHN format 2, MATLAB v5, read with libmatio); images (3,32,32), labels
+-- the digits 0..9 (the files' 10 is the digit 0)
+function data.svhn(o)
+  o = checkopts("svhn", o, { "split", "root" })
+  local split = split_of("svhn", o, { "train", "test", "extra" })
+  local root = o.root or "data/svhn"
+  local f = find("svhn", { root .. "/" .. split .. "_32x32.mat" },
+    "download " .. split .. "_32x32.mat from http://ufldl.stanford.edu/housenumbers/ into root= (no Debian "
+    .. "package provides it)")
+  return core.open_svhn(f)
+end
+
+--- data.miniimagenet{split="train"|"val"|"test"|"all"|"class_train"|"class_test",
+-- root="data/miniimagenet", size={84, 84}, stats=}: the usual distribution,
+-- root/images/<file>.jpg with root/train.csv, val.csv, test.csv
+-- ("filename,label", label a WordNet id).  Class ids are the 100 wnids of the
+-- three files sorted (n01532829 = 0, ...), the same in every split.  train,
+-- val and test are the few-shot splits (64, 16 and 20 classes, disjoint);
+-- "all" is the 60,000 images; "class_train" / "class_test" split every class
+-- of "all" 80/20 for classification, as the paper does (the 5th, 10th, ...
+-- image of a class in CSV order goes to test).  Images are resized to size.
+function data.miniimagenet(o)
+  o = checkopts("miniimagenet", o, { "split", "root", "size", "stats" })
+  local split = split_of("miniimagenet", o, { "train", "val", "test", "all", "class_train", "class_test" })
+  local root = o.root or "data/miniimagenet"
+  local hint = "put the mini-ImageNet images/ folder and train.csv, val.csv, test.csv (Ravi & Larochelle's split) "
+    .. "into root= (no Debian package provides it)"
+  local all = {}
+  for _, s in ipairs { "train", "val", "test" } do
+    all[#all + 1] = find("miniimagenet", { root .. "/" .. s .. ".csv" }, hint)
+  end
+  find("miniimagenet", { root .. "/images" }, hint)
+  local csv = all
+  if split == "train" or split == "val" or split == "test" then csv = { root .. "/" .. split .. ".csv" } end
+  local ds = core.open_folder(root .. "/images", { csv = csv, classes_from = all, size = o.size or { 84, 84 },
+    channels = 3, stats = o.stats })
+  if split ~= "class_train" and split ~= "class_test" then return ds end
+  local labels, seen, pick = ds:labels():totable(), {}, {}
+  for i, c in ipairs(labels) do
+    seen[c] = (seen[c] or 0) + 1
+    if (seen[c] % 5 == 0) == (split == "class_test") then pick[#pick + 1] = i end
+  end
+  return data.subset(ds, pick)
+end
+
+--- data.image_folder{root=, masks=, size=, channels=, csv=, classes_from=,
+-- labelme=, fill=, stats=}: root/<class>/<image> (or a CSV split
+-- "filename,label", csv= one file or a list; classes_from= a list of CSV
+-- files whose sorted labels are the classes); masks= a parallel folder of PNG
+-- masks, labelme=true masks from LabelMe JSON next to each image; size={h, w}
+-- or n; see md.open_folder
 function data.image_folder(o)
-  o = checkopts("image_folder", o, { "root", "masks", "size", "channels", "csv", "labelme", "fill", "stats" })
+  o = checkopts("image_folder", o, { "root", "masks", "size", "channels", "csv", "classes_from", "labelme", "fill",
+    "stats" })
   if type(o.root) ~= "string" then error("image_folder: root= (a folder) is required", 2) end
   local opts = {}
   for k, v in pairs(o) do if k ~= "root" then opts[k] = v end end

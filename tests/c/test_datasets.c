@@ -1,6 +1,6 @@
 /*
 ** test_datasets.c -- the readers (IDX, CIFAR, STL-10, image folders, CSV
-** splits, mask folders, LabelMe), images, the mask ops and the cluttered
+** splits and mini-ImageNet's layout, mask folders, LabelMe), images, the mask ops and the cluttered
 ** compositor.  Every test writes its own small files in the real formats
 ** into a mkdtemp directory, good and corrupt; the real Fashion-MNIST files
 ** are used when installed.
@@ -707,6 +707,100 @@ static void test_folder(void) {
 }
 /* }====================================================== */
 
+/* {====================================================== mini-ImageNet's layout */
+/* the usual distribution in miniature: root/images/<wnid><8 digits>.jpg and
+** root/train.csv, val.csv, test.csv ("filename,label", label a wnid, classes
+** disjoint across the files); opened with root = images/ and the three CSVs
+** naming the classes, so a wnid has the same id in every split */
+static void test_miniimagenet(void) {
+  const char *wn[5] = {"n01532829", "n01558993", "n01704323", "n01749939", "n01770081"}; /* sorted: ids 0..4 */
+  /* rows per file: {class, image number}; train lists class 1 before class 0 */
+  const int tr[6][2] = {{1, 7}, {1, 8}, {1, 9}, {0, 5}, {0, 6}, {0, 11}}, va[2][2] = {{2, 1}, {2, 2}},
+            te[4][2] = {{4, 3}, {4, 4}, {3, 1}, {3, 2}};
+  const int (*rows[3])[2] = {tr, va, te}, nrows[3] = {6, 2, 4};
+  const char *files[3] = {"train.csv", "val.csv", "test.csv"};
+  mkdirs(P("mini/images"));
+  uint8_t img[8 * 6 * 3];
+  for (int f = 0; f < 3; f++) {
+    char text[1024], name[64];
+    size_t k = (size_t)snprintf(text, sizeof text, "filename,label\n");
+    for (int r = 0; r < nrows[f]; r++) {
+      int last = f == 2 && r == nrows[f] - 1; /* one PNG with pixels of its own, to check the row order */
+      snprintf(name, sizeof name, "%s%08d.%s", wn[rows[f][r][0]], rows[f][r][1], last ? "png" : "jpg");
+      k += (size_t)snprintf(text + k, sizeof text - k, "%s,%s\n", name, wn[rows[f][r][0]]);
+      if (last) {
+        make_img(img, 4, 8, 6);
+        md_png_write(P("mini/images/%s", name), img, 8, 6, 3);
+      } else {
+        write_file(P("mini/images/%s", name), jpeg_8x6, sizeof jpeg_8x6);
+      }
+    }
+    write_file(P("mini/%s", files[f]), text, k);
+  }
+  const char *all[4] = {P("mini/train.csv"), P("mini/val.csv"), P("mini/test.csv"), NULL};
+  char allbuf[3][512];
+  for (int f = 0; f < 3; f++) snprintf(allbuf[f], sizeof allbuf[f], "%s", all[f]); /* P() rotates its buffers */
+  const char *cls[4] = {allbuf[0], allbuf[1], allbuf[2], NULL};
+  md_folder_opts o = {0};
+  o.stats_max = -1;
+  o.class_csvs = cls;
+  int ok = 1;
+  for (int f = 0; f < 3; f++) {
+    o.csv = cls[f];
+    md_dataset *ds = md_open_folder(P("mini/images"), &o);
+    int good = ds && ds->n == nrows[f] && ds->nclasses == 5 && ds->class_names && ds->h == 6 && ds->w == 8 && ds->c == 3;
+    for (int k = 0; good && k < 5; k++) good &= strcmp(ds->class_names[k], wn[k]) == 0;
+    for (int r = 0; good && r < nrows[f]; r++) good &= ds->labels[r] == rows[f][r][0];
+    if (!good) printf("  %s: %s\n", files[f], ds ? "wrong classes or labels" : md_last_error());
+    ok &= good;
+    if (ds && f == 2) {
+      uint8_t out[8 * 6 * 3];
+      make_img(img, 4, 8, 6);
+      int same = md_dataset_get(ds, 3, out, NULL) == MD_OK;
+      for (int i = 0; same && i < 8 * 6; i++)
+        for (int c = 0; c < 3; c++) same &= out[c * 48 + i] == img[i * 3 + c];
+      CHECK(same, "mini-imagenet: item 4 of test.csv is its 4th row's file");
+    }
+    md_dataset_release(ds);
+  }
+  CHECK(ok, "mini-imagenet: train/val/test.csv map the wnids to sorted ids 0..4 in every split");
+  o.csv = NULL;
+  o.csvs = cls;
+  md_dataset *ds = md_open_folder(P("mini/images"), &o);
+  int good = ds && ds->n == 12 && ds->nclasses == 5;
+  for (int f = 0, i = 0; good && f < 3; f++)
+    for (int r = 0; r < nrows[f]; r++, i++) good &= ds->labels[i] == rows[f][r][0];
+  CHECK(good, "mini-imagenet: the three CSVs together, rows in order");
+  md_dataset_release(ds);
+  o.h = o.w = 4;
+  ds = md_open_folder(P("mini/images"), &o);
+  CHECK(ds && ds->h == 4 && ds->w == 4, "mini-imagenet: resized to a common size");
+  md_dataset_release(ds);
+  /* without the class list, a split's own names are its classes: test.csv has 2 */
+  memset(&o, 0, sizeof o);
+  o.stats_max = -1;
+  o.csv = cls[2];
+  ds = md_open_folder(P("mini/images"), &o);
+  CHECK(ds && ds->nclasses == 2 && ds->labels[0] == 1 && ds->labels[2] == 0,
+        "mini-imagenet: test.csv alone numbers only its own 2 classes");
+  md_dataset_release(ds);
+  const char *only_train[2] = {cls[0], NULL};
+  o.class_csvs = only_train;
+  CHECK_FAIL(md_open_folder(P("mini/images"), &o), "test.csv: line 2 (n0177008100000003.jpg): label 'n01770081'",
+             "not a label of the class CSV files", "mini-imagenet: a wnid missing from the class CSVs");
+  o.csvs = cls;
+  CHECK_FAIL(md_open_folder(P("mini/images"), &o), "either csv or csvs", NULL, "folder: csv and csvs together");
+  o.csv = NULL;
+  o.csvs = NULL;
+  CHECK_FAIL(md_open_folder(P("mini/images"), &o), "give csv too", NULL, "folder: class_csvs without a split");
+  /* pointed at the parent folder, the CSV's paths do not resolve: the error names the file */
+  o.class_csvs = NULL;
+  o.csv = cls[0];
+  CHECK_FAIL(md_open_folder(P("mini"), &o), "label 'n01558993' is not a class", NULL,
+             "mini-imagenet: root must be images/ (the parent has the class folder 'images')");
+}
+/* }====================================================== */
+
 /* {====================================================== LabelMe */
 static void test_labelme(void) {
   const char *ring = "{\"version\": \"5.0.1\", \"flags\": {}, \"shapes\": [{\"label\": \"obj\", \"points\": "
@@ -1067,6 +1161,7 @@ int main(void) {
   test_cifar();
   test_stl10();
   test_folder();
+  test_miniimagenet();
   test_labelme();
   test_masks();
   test_images();
