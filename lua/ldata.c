@@ -302,7 +302,7 @@ static int l_open_stl10(lua_State *L) {
 static int l_open_svhn(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   md_dataset **b = newdsbox(L);
-  if (!(*b = md_open_svhn(path))) return fail(L);
+  if (!(*b = md_open_svhn(path))) return mdL_fail(L);
   return 1;
 }
 

@@ -45,8 +45,7 @@ T.run("wrong uses", function()
   err("interpolate of a 3-d input", function() return md.interpolate(md.zeros(3, 4, 4), { size = 8 }) end, "interpolate", "4-d", "3x4x4")
   err("max_pool2d window larger than the input", function() return md.max_pool2d(md.zeros(1, 1, 2, 2), 3) end, "max_pool2d")
   err("sum over a dim that does not exist", function() return m23:sum(3) end, "sum", "out of range")
-  -- BUG (core messages via lcore.c): the core counts dims from 0, so sum(3)
-  -- on a 2-d tensor says "dim 2 out of range"; a Lua user gave dim 3
+  -- the core counts dims from 0; messages must name the dim as the Lua user gave it
   err("the message names the dim as the user gave it (1-based)", function() return m23:sum(3) end, "dim 3")
   err("softmax over a dim that does not exist", function() return md.softmax(m23, 5) end, "softmax")
 
