@@ -4,6 +4,8 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make check-asan the same under AddressSanitizer + UBSan
 #   make bench      kernel microbenchmarks (GFLOP/s next to BLIS sgemm)
+#   make bench-models  whole models against PyTorch (THREADS="1 4 16" MODELS=
+#                   KINDS= STEPS= WARMUP= ROUNDS=; BENCHMARKS.md)
 #   make deps       install the Debian packages we build with (root)
 
 CC      ?= gcc
@@ -30,7 +32,7 @@ LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/ma
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check-asan bench deps clean depend run FORCE
+.PHONY: all test check-asan bench bench-models deps clean depend run FORCE
 
 all: $(BUILD)/libmdcore.a $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 
@@ -91,6 +93,14 @@ check-asan: deps
 
 bench: deps $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# whole models, mdoctor against PyTorch (bench/run_models.lua); the report
+# also goes to $(BUILD)/bench-models.md
+bench-models: deps $(BUILD)/mdoctor
+	$(BUILD)/mdoctor bench/run_models.lua --out $(BUILD)/bench-models.md \
+	  $(if $(THREADS),--threads "$(THREADS)") $(if $(MODELS),--models "$(MODELS)") \
+	  $(if $(KINDS),--kinds "$(KINDS)") $(if $(STEPS),--steps $(STEPS)) \
+	  $(if $(WARMUP),--warmup $(WARMUP)) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 depend:
 	$(CC) -MM -Icore $(CORE_SRC)
