@@ -6,6 +6,8 @@
 #   make bench      kernel microbenchmarks (GFLOP/s next to BLIS sgemm)
 #   make bench-models  whole models against PyTorch (THREADS="1 4 16" MODELS=
 #                   KINDS= STEPS= WARMUP= ROUNDS=; BENCHMARKS.md)
+#   make bench-bundle  that benchmark in one folder for a machine without our
+#                   build dependencies ($(BUILD)/bench-bundle, run.sh)
 #   make deps       install the Debian packages we build with (root)
 
 CC      ?= gcc
@@ -32,7 +34,7 @@ LUA_MOD   := lua/lcore.c lua/ldata.c $(filter-out lua/lcore.c lua/ldata.c lua/ma
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check-asan bench bench-models deps clean depend run FORCE
+.PHONY: all test check-asan bench bench-models bench-bundle deps clean depend run FORCE
 
 all: $(BUILD)/libmdcore.a $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 
@@ -101,6 +103,14 @@ bench-models: deps $(BUILD)/mdoctor
 	  $(if $(THREADS),--threads "$(THREADS)") $(if $(MODELS),--models "$(MODELS)") \
 	  $(if $(KINDS),--kinds "$(KINDS)") $(if $(STEPS),--steps $(STEPS)) \
 	  $(if $(WARMUP),--warmup $(WARMUP)) $(if $(ROUNDS),--rounds $(ROUNDS))
+
+# the same benchmark in one folder: the shell built for x86-64-v4 (AVX-512)
+# and -v3 (AVX2) rather than this CPU, its shared libraries, the Lua
+# library, recipes/arch, bench/ and run.sh (bench/make_bundle.sh)
+bench-bundle: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bundle-avx512 MARCH="-march=x86-64-v4 -mtune=generic" $(BUILD)/bundle-avx512/mdoctor
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bundle-avx2 MARCH="-march=x86-64-v3 -mtune=generic" $(BUILD)/bundle-avx2/mdoctor
+	sh bench/make_bundle.sh $(BUILD)/bench-bundle $(BUILD)/bundle-avx512/mdoctor $(BUILD)/bundle-avx2/mdoctor
 
 depend:
 	$(CC) -MM -Icore $(CORE_SRC)
