@@ -4,6 +4,10 @@
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make check-asan the same under AddressSanitizer + UBSan
 #   make bench      kernel microbenchmarks (GFLOP/s next to BLIS sgemm)
+#   make bench-models  whole models against PyTorch (THREADS="1 4 16" MODELS=
+#                   KINDS= STEPS= WARMUP= ROUNDS=; BENCHMARKS.md)
+#   make bench-bundle  that benchmark in one folder for a machine without our
+#                   build dependencies ($(BUILD)/bench-bundle, run.sh)
 #   make deps       install the Debian packages we build with (root)
 
 CC      ?= gcc
@@ -32,7 +36,7 @@ LUA_MOD   := $(sort $(wildcard lua/l*.c))
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check-asan bench deps clean depend run FORCE
+.PHONY: all test check-asan bench bench-models bench-bundle deps clean depend run FORCE
 
 all: $(BUILD)/libmdcore.a $(BUILD)/mdoctor $(BUILD)/lua/mdoctor/core.so
 
@@ -93,6 +97,22 @@ check-asan: deps
 
 bench: deps $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# whole models, mdoctor against PyTorch (bench/run_models.lua); the report
+# also goes to $(BUILD)/bench-models.md
+bench-models: deps $(BUILD)/mdoctor
+	$(BUILD)/mdoctor bench/run_models.lua --out $(BUILD)/bench-models.md \
+	  $(if $(THREADS),--threads "$(THREADS)") $(if $(MODELS),--models "$(MODELS)") \
+	  $(if $(KINDS),--kinds "$(KINDS)") $(if $(STEPS),--steps $(STEPS)) \
+	  $(if $(WARMUP),--warmup $(WARMUP)) $(if $(ROUNDS),--rounds $(ROUNDS))
+
+# the same benchmark in one folder: the shell built for x86-64-v4 (AVX-512)
+# and -v3 (AVX2) rather than this CPU, its shared libraries, the Lua
+# library, recipes/arch, bench/ and run.sh (bench/make_bundle.sh)
+bench-bundle: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bundle-avx512 MARCH="-march=x86-64-v4 -mtune=generic" $(BUILD)/bundle-avx512/mdoctor
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bundle-avx2 MARCH="-march=x86-64-v3 -mtune=generic" $(BUILD)/bundle-avx2/mdoctor
+	sh bench/make_bundle.sh $(BUILD)/bench-bundle $(BUILD)/bundle-avx512/mdoctor $(BUILD)/bundle-avx2/mdoctor
 
 depend:
 	$(CC) -MM -Icore $(CORE_SRC)
